@@ -1,0 +1,43 @@
+// Turns an authenticated certificate identity into an Actor: the registered user, their groups
+// and what those groups grant.
+import type { Kysely } from "kysely";
+import type { Database } from "../db/schema.js";
+import * as q from "../db/users.js";
+import type { Actor, ActorGroup } from "../policy/actor.js";
+import { ADMINS_GROUP, isPermission, type Permission } from "../policy/permissions.js";
+
+export type ActorLookup =
+  | { status: "ok"; actor: Actor }
+  | { status: "unregistered" }
+  | { status: "suspended"; userName: string };
+
+export async function loadActorByDnKey(db: Kysely<Database>, dnKey: string, readOnly: boolean): Promise<ActorLookup> {
+  const user = await q.findUserByDnKey(db, dnKey);
+  if (!user) return { status: "unregistered" };
+  if (user.suspended) return { status: "suspended", userName: user.user_name };
+  return { status: "ok", actor: await buildActor(db, user, readOnly) };
+}
+
+export async function buildActor(db: Kysely<Database>, user: q.UserRow, readOnly: boolean): Promise<Actor> {
+  const groups = await q.groupsOfUser(db, user.id);
+  const perms = await q.permissionsOfGroups(
+    db,
+    groups.map((g) => g.id),
+  );
+  const byGroup = new Map<string, Set<Permission>>(groups.map((g) => [g.id, new Set()]));
+  const all = new Set<Permission>();
+  for (const { group_id, permission } of perms) {
+    if (!isPermission(permission)) continue;
+    byGroup.get(group_id)?.add(permission);
+    all.add(permission);
+  }
+  const actorGroups: ActorGroup[] = groups.map((g) => ({ id: g.id, name: g.name, permissions: byGroup.get(g.id) ?? new Set() }));
+  return {
+    userId: user.id,
+    userName: user.user_name,
+    groups: actorGroups,
+    permissions: all,
+    isAdmin: groups.some((g) => g.name === ADMINS_GROUP),
+    readOnly,
+  };
+}

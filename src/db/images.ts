@@ -1,0 +1,256 @@
+// SQL for images, their files, shares and upload bookkeeping.
+import { sql, type ExpressionBuilder } from "kysely";
+import type { Database, ImageFilesTable, ImagesTable } from "./schema.js";
+import type { Executor } from "./users.js";
+import type { ImageScope } from "../policy/authorize.js";
+
+export type ImageRow = ImagesTable & { owner_name: string };
+export type FileRow = ImageFilesTable;
+
+const withOwner = (db: Executor) => db.selectFrom("images").innerJoin("users", "users.id", "images.owner_id").selectAll("images").select("users.user_name as owner_name");
+
+export const findImage = (db: Executor, ownerName: string, name: string) =>
+  withOwner(db).where("users.user_name", "=", ownerName).where("images.name", "=", name).executeTakeFirst() as Promise<ImageRow | undefined>;
+
+export const findImageById = (db: Executor, id: string) => withOwner(db).where("images.id", "=", id).executeTakeFirst() as Promise<ImageRow | undefined>;
+
+export async function insertImage(db: Executor, row: ImagesTable): Promise<void> {
+  await db.insertInto("images").values(row).execute();
+}
+
+export async function updateImage(db: Executor, id: string, changes: Partial<Omit<ImagesTable, "id">>): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await db.updateTable("images").set(changes).where("id", "=", id).execute();
+}
+
+export async function deleteImage(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom("images").where("id", "=", id).execute();
+}
+
+export const filesOf = (db: Executor, imageIds: readonly string[]) =>
+  imageIds.length === 0 ? Promise.resolve([] as FileRow[]) : db.selectFrom("image_files").selectAll().where("image_id", "in", imageIds).execute();
+
+export async function putFile(db: Executor, row: FileRow): Promise<void> {
+  await db
+    .insertInto("image_files")
+    .values(row)
+    .onConflict((oc) => oc.columns(["image_id", "hypervisor"]).doUpdateSet({ blob_key: row.blob_key, size: row.size, sha256: row.sha256, uploaded: row.uploaded }))
+    .execute();
+}
+
+export async function deleteFiles(db: Executor, imageId: string, hypervisors: readonly string[]): Promise<void> {
+  if (hypervisors.length === 0) return;
+  await db.deleteFrom("image_files").where("image_id", "=", imageId).where("hypervisor", "in", hypervisors).execute();
+}
+
+export const userSharesOf = (db: Executor, imageIds: readonly string[]) =>
+  imageIds.length === 0
+    ? Promise.resolve([])
+    : db
+        .selectFrom("image_user_shares")
+        .innerJoin("users", "users.id", "image_user_shares.user_id")
+        .select(["image_user_shares.image_id", "users.id", "users.user_name as name"])
+        .where("image_user_shares.image_id", "in", imageIds)
+        .orderBy("users.user_name")
+        .execute();
+
+export const groupSharesOf = (db: Executor, imageIds: readonly string[]) =>
+  imageIds.length === 0
+    ? Promise.resolve([])
+    : db
+        .selectFrom("image_group_shares")
+        .innerJoin("groups", "groups.id", "image_group_shares.group_id")
+        .select(["image_group_shares.image_id", "groups.id", "groups.name as name"])
+        .where("image_group_shares.image_id", "in", imageIds)
+        .orderBy("groups.name")
+        .execute();
+
+export async function shareWithUser(db: Executor, imageId: string, userId: string): Promise<void> {
+  await db.insertInto("image_user_shares").values({ image_id: imageId, user_id: userId }).onConflict((oc) => oc.doNothing()).execute();
+}
+export async function unshareWithUser(db: Executor, imageId: string, userId: string): Promise<void> {
+  await db.deleteFrom("image_user_shares").where("image_id", "=", imageId).where("user_id", "=", userId).execute();
+}
+export async function shareWithGroup(db: Executor, imageId: string, groupId: string): Promise<void> {
+  await db.insertInto("image_group_shares").values({ image_id: imageId, group_id: groupId }).onConflict((oc) => oc.doNothing()).execute();
+}
+export async function unshareWithGroup(db: Executor, imageId: string, groupId: string): Promise<void> {
+  await db.deleteFrom("image_group_shares").where("image_id", "=", imageId).where("group_id", "=", groupId).execute();
+}
+
+// ---- listing -------------------------------------------------------------------------------
+
+
+export interface ImageFilter {
+  owner?: string | undefined;
+  osArch?: string | undefined;
+  osType?: string | undefined;
+  osVariant?: string | undefined;
+  hypervisor?: string | undefined;
+  q?: string | undefined; // substring of name or description
+  sharedWithUserId?: string | undefined;
+  sharedWithGroupId?: string | undefined;
+  sharedByOwnerId?: string | undefined; // images of this owner shared with anyone
+  ownedBy?: string | undefined; // owner user id
+}
+
+export interface Page {
+  limit?: number | undefined;
+  after?: { owner: string; name: string } | undefined;
+}
+
+export async function listImages(db: Executor, scope: ImageScope, f: ImageFilter, page: Page, now: string): Promise<ImageRow[]> {
+  let query = withOwner(db);
+  if (!scope.everything) {
+    const userId = scope.userId;
+    query = query.where((eb) => {
+      const visible = [eb.and([eb("images.unauthenticated_access", "=", 1), notExpired(eb, now)])];
+      if (userId) {
+        visible.push(eb("images.owner_id", "=", userId));
+        visible.push(
+          eb.and([
+            notExpired(eb, now),
+            eb.exists(
+              eb
+                .selectFrom("image_user_shares")
+                .select(sql`1`.as("x"))
+                .whereRef("image_user_shares.image_id", "=", "images.id")
+                .where("image_user_shares.user_id", "=", userId),
+            ),
+          ]),
+        );
+      }
+      if (scope.groupIds.length) {
+        visible.push(
+          eb.and([
+            notExpired(eb, now),
+            eb.exists(
+              eb
+                .selectFrom("image_group_shares")
+                .select(sql`1`.as("x"))
+                .whereRef("image_group_shares.image_id", "=", "images.id")
+                .where("image_group_shares.group_id", "in", scope.groupIds),
+            ),
+          ]),
+        );
+      }
+      if (scope.ownerGroupIds.length) {
+        visible.push(
+          eb.and([
+            notExpired(eb, now),
+            eb.exists(
+              eb
+                .selectFrom("group_members")
+                .select(sql`1`.as("x"))
+                .whereRef("group_members.user_id", "=", "images.owner_id")
+                .where("group_members.group_id", "in", scope.ownerGroupIds),
+            ),
+          ]),
+        );
+      }
+      return eb.or(visible);
+    });
+  }
+  if (f.owner !== undefined) query = query.where("users.user_name", "=", f.owner);
+  if (f.ownedBy !== undefined) query = query.where("images.owner_id", "=", f.ownedBy);
+  if (f.osArch !== undefined) query = query.where("images.os_arch", "=", f.osArch);
+  if (f.osType !== undefined) query = query.where("images.os_type", "=", f.osType);
+  if (f.osVariant !== undefined) query = query.where("images.os_variant", "=", f.osVariant);
+  if (f.hypervisor !== undefined) {
+    const hv = f.hypervisor;
+    query = query.where((eb) => eb.or([eb("images.hypervisors", "=", hv), eb("images.hypervisors", "like", `${hv},%`), eb("images.hypervisors", "like", `%,${hv}`), eb("images.hypervisors", "like", `%,${hv},%`)]));
+  }
+  if (f.q !== undefined) {
+    const pattern = `%${f.q.replace(/[\\%_]/g, (c) => "\\" + c).toLowerCase()}%`;
+    query = query.where((eb) =>
+      eb.or([eb(eb.fn("lower", ["images.name"]), "like", sql<string>`${pattern} escape '\\'`), eb(eb.fn("lower", ["images.description"]), "like", sql<string>`${pattern} escape '\\'`)]),
+    );
+  }
+  if (f.sharedWithUserId !== undefined) {
+    const id = f.sharedWithUserId;
+    query = query.where((eb) =>
+      eb.or([
+        eb.exists(eb.selectFrom("image_user_shares").select(sql`1`.as("x")).whereRef("image_user_shares.image_id", "=", "images.id").where("image_user_shares.user_id", "=", id)),
+        eb.exists(
+          eb
+            .selectFrom("image_group_shares")
+            .innerJoin("group_members", "group_members.group_id", "image_group_shares.group_id")
+            .select(sql`1`.as("x"))
+            .whereRef("image_group_shares.image_id", "=", "images.id")
+            .where("group_members.user_id", "=", id),
+        ),
+      ]),
+    );
+  }
+  if (f.sharedWithGroupId !== undefined) {
+    const id = f.sharedWithGroupId;
+    query = query.where((eb) =>
+      eb.exists(eb.selectFrom("image_group_shares").select(sql`1`.as("x")).whereRef("image_group_shares.image_id", "=", "images.id").where("image_group_shares.group_id", "=", id)),
+    );
+  }
+  if (f.sharedByOwnerId !== undefined) {
+    query = query
+      .where("images.owner_id", "=", f.sharedByOwnerId)
+      .where((eb) =>
+        eb.or([
+          eb.exists(eb.selectFrom("image_user_shares").select(sql`1`.as("x")).whereRef("image_user_shares.image_id", "=", "images.id")),
+          eb.exists(eb.selectFrom("image_group_shares").select(sql`1`.as("x")).whereRef("image_group_shares.image_id", "=", "images.id")),
+        ]),
+      );
+  }
+  if (page.after) {
+    const { owner, name } = page.after;
+    query = query.where((eb) => eb.or([eb("users.user_name", ">", owner), eb.and([eb("users.user_name", "=", owner), eb("images.name", ">", name)])]));
+  }
+  query = query.orderBy("users.user_name").orderBy("images.name");
+  if (page.limit !== undefined) query = query.limit(page.limit);
+  return (await query.execute()) as ImageRow[];
+}
+
+function notExpired(eb: ExpressionBuilder<Database & { users: Database["users"] }, "images" | "users">, now: string) {
+  return eb.or([eb("images.expires", "is", null), eb("images.expires", ">", now)]);
+}
+
+// ---- upload bookkeeping ----------------------------------------------------------------------
+
+export async function addPendingUpload(db: Executor, row: Database["pending_uploads"]): Promise<void> {
+  await db.insertInto("pending_uploads").values(row).execute();
+}
+
+export async function removePendingUpload(db: Executor, blobKey: string): Promise<void> {
+  await db.deleteFrom("pending_uploads").where("blob_key", "=", blobKey).execute();
+}
+
+export const pendingUploads = (db: Executor, serverIds?: readonly string[]) => {
+  let q = db.selectFrom("pending_uploads").selectAll();
+  if (serverIds) q = q.where("server_id", "in", serverIds);
+  return q.execute();
+};
+
+export async function addGarbage(db: Executor, blobKeys: readonly string[], now: string): Promise<void> {
+  if (blobKeys.length === 0) return;
+  await db
+    .insertInto("blob_garbage")
+    .values(blobKeys.map((blob_key) => ({ blob_key, since: now })))
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+export const garbage = (db: Executor) => db.selectFrom("blob_garbage").select("blob_key").execute();
+
+export async function removeGarbage(db: Executor, blobKey: string): Promise<void> {
+  await db.deleteFrom("blob_garbage").where("blob_key", "=", blobKey).execute();
+}
+
+export async function usedBytes(db: Executor, ownerId: string): Promise<number> {
+  const row = await db
+    .selectFrom("image_files")
+    .innerJoin("images", "images.id", "image_files.image_id")
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>("image_files.size"), sql<number>`0`).as("n"))
+    .where("images.owner_id", "=", ownerId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export const blobKeysOfOwner = (db: Executor, ownerId: string) =>
+  db.selectFrom("image_files").innerJoin("images", "images.id", "image_files.image_id").select("image_files.blob_key").where("images.owner_id", "=", ownerId).execute();

@@ -1,0 +1,129 @@
+// Schema migrations, run at start-up. Append new ones; never edit one that has shipped.
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { ALL_PERMISSIONS, DEFAULT_USER_PERMISSIONS } from "../policy/permissions.js";
+import { randomUUID } from "node:crypto";
+
+const migrations: Record<string, Migration> = {
+  "0001_users_groups": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("users")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("user_name", "text", (c) => c.notNull().unique())
+        .addColumn("full_name", "text", (c) => c.notNull().defaultTo(""))
+        .addColumn("email", "text", (c) => c.unique())
+        .addColumn("client_dn", "text", (c) => c.notNull())
+        .addColumn("dn_key", "text", (c) => c.notNull().unique())
+        .addColumn("suspended", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("quota_bytes", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("created", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("groups")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("protected", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("created", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("group_members")
+        .addColumn("group_id", "text", (c) => c.notNull().references("groups.id").onDelete("cascade"))
+        .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+        .addPrimaryKeyConstraint("group_members_pk", ["group_id", "user_id"])
+        .execute();
+      await db.schema.createIndex("group_members_user").on("group_members").column("user_id").execute();
+      await db.schema
+        .createTable("group_permissions")
+        .addColumn("group_id", "text", (c) => c.notNull().references("groups.id").onDelete("cascade"))
+        .addColumn("permission", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("group_permissions_pk", ["group_id", "permission"])
+        .execute();
+
+      // The two protected groups every repository starts with (reference §2.5). Seeded here, once,
+      // so that an admin's later changes to their permissions survive restarts.
+      const now = new Date().toISOString();
+      for (const [name, perms] of [
+        ["admins", ALL_PERMISSIONS],
+        ["users", DEFAULT_USER_PERMISSIONS],
+      ] as const) {
+        const id = randomUUID();
+        await db.insertInto("groups").values({ id, name, protected: 1, created: now }).execute();
+        for (const permission of perms) {
+          await db.insertInto("group_permissions").values({ group_id: id, permission }).execute();
+        }
+      }
+    },
+  },
+  "0002_images": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("images")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("owner_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("description", "text", (c) => c.notNull().defaultTo(""))
+        .addColumn("os_variant", "text")
+        .addColumn("os_type", "text")
+        .addColumn("os_arch", "text")
+        .addColumn("hypervisors", "text", (c) => c.notNull())
+        .addColumn("read_only", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("unauthenticated_access", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("expires", "text")
+        .addColumn("version", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("created", "text", (c) => c.notNull())
+        .addColumn("modified", "text", (c) => c.notNull())
+        .addColumn("uploaded", "text")
+        .addUniqueConstraint("images_owner_name", ["owner_id", "name"])
+        .execute();
+      await db.schema
+        .createTable("image_files")
+        .addColumn("image_id", "text", (c) => c.notNull().references("images.id").onDelete("cascade"))
+        .addColumn("hypervisor", "text", (c) => c.notNull())
+        .addColumn("blob_key", "text", (c) => c.notNull().unique())
+        .addColumn("size", "bigint", (c) => c.notNull())
+        .addColumn("sha256", "text", (c) => c.notNull())
+        .addColumn("uploaded", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("image_files_pk", ["image_id", "hypervisor"])
+        .execute();
+      for (const [table, col, ref] of [
+        ["image_user_shares", "user_id", "users.id"],
+        ["image_group_shares", "group_id", "groups.id"],
+      ] as const) {
+        await db.schema
+          .createTable(table)
+          .addColumn("image_id", "text", (c) => c.notNull().references("images.id").onDelete("cascade"))
+          .addColumn(col, "text", (c) => c.notNull().references(ref).onDelete("cascade"))
+          .addPrimaryKeyConstraint(`${table}_pk`, ["image_id", col])
+          .execute();
+        await db.schema.createIndex(`${table}_by_${col}`).on(table).column(col).execute();
+      }
+      // Upload bookkeeping lives in the database, so that any server process can clean up what a
+      // crashed one left: uploads in flight, and blobs no image points at any more.
+      await db.schema
+        .createTable("pending_uploads")
+        .addColumn("blob_key", "text", (c) => c.primaryKey())
+        .addColumn("image_id", "text", (c) => c.notNull())
+        .addColumn("hypervisor", "text", (c) => c.notNull())
+        .addColumn("server_id", "text", (c) => c.notNull())
+        .addColumn("started", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("blob_garbage")
+        .addColumn("blob_key", "text", (c) => c.primaryKey())
+        .addColumn("since", "text", (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export async function migrateToLatest(db: Kysely<any>): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  const failed = results?.find((r) => r.status === "Error");
+  if (error || failed) {
+    throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${String(error)}`);
+  }
+}
+
+export { sql };

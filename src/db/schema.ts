@@ -1,0 +1,97 @@
+// Table types for Kysely. Flags are integers (0/1) and timestamps ISO-8601 UTC text in both
+// dialects, so SQLite and PostgreSQL return identical rows and no per-dialect mapping is needed.
+import type { Generated } from "kysely";
+
+export interface UsersTable {
+  id: string;
+  user_name: string;
+  full_name: string;
+  email: string | null;
+  client_dn: string; // OpenSSL one-line form, as users type it and the API shows it
+  dn_key: string; // canonical form, the only thing identities are compared by
+  suspended: number;
+  quota_bytes: number; // 0 = unlimited
+  created: string;
+}
+
+export interface GroupsTable {
+  id: string;
+  name: string;
+  protected: number;
+  created: string;
+}
+
+export interface GroupMembersTable {
+  group_id: string;
+  user_id: string;
+}
+
+export interface GroupPermissionsTable {
+  group_id: string;
+  permission: string;
+}
+
+export interface ImagesTable {
+  id: string;
+  owner_id: string;
+  name: string;
+  description: string;
+  os_variant: string | null;
+  os_type: string | null;
+  os_arch: string | null;
+  hypervisors: string; // comma-separated, in the order given
+  read_only: number;
+  unauthenticated_access: number;
+  expires: string | null;
+  version: number;
+  created: string;
+  modified: string;
+  uploaded: string | null;
+}
+
+export interface ImageFilesTable {
+  image_id: string;
+  hypervisor: string;
+  blob_key: string;
+  size: number;
+  sha256: string;
+  uploaded: string;
+}
+
+export interface ImageUserSharesTable {
+  image_id: string;
+  user_id: string;
+}
+
+export interface ImageGroupSharesTable {
+  image_id: string;
+  group_id: string;
+}
+
+export interface PendingUploadsTable {
+  blob_key: string;
+  image_id: string;
+  hypervisor: string;
+  server_id: string;
+  started: string;
+}
+
+export interface BlobGarbageTable {
+  blob_key: string;
+  since: string;
+}
+
+export interface Database {
+  images: ImagesTable;
+  image_files: ImageFilesTable;
+  image_user_shares: ImageUserSharesTable;
+  image_group_shares: ImageGroupSharesTable;
+  pending_uploads: PendingUploadsTable;
+  blob_garbage: BlobGarbageTable;
+  users: UsersTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  group_permissions: GroupPermissionsTable;
+}
+
+export type { Generated };

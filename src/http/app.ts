@@ -1,0 +1,151 @@
+// The Fastify application: hooks that establish who is asking before any body is read, error
+// mapping, one log line per request, and the routes of each resource.
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyReply } from "fastify";
+import type { Server } from "node:http";
+import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
+import type { Storage } from "../catalog/housekeeping.js";
+import type { Actor } from "../policy/actor.js";
+import { loadActorByDnKey } from "../catalog/actors.js";
+import { RepomanError } from "../errors.js";
+import { certificateIdentity, frontEndIdentity, isTrustedFrontEnd, type FrontEndPolicy, type Identity } from "./identity.js";
+import { sendError, toErrorResponse } from "./errors.js";
+import { requestBase, type UrlContext } from "./urls.js";
+import { whoamiRoutes } from "./routes/whoami.js";
+import { userRoutes } from "./routes/users.js";
+import { groupRoutes } from "./routes/groups.js";
+import { imageRoutes } from "./routes/images.js";
+import { rawRoutes } from "./routes/raw.js";
+import { collectRouteDocs, type RouteDoc } from "./openapi.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    identity: Identity;
+    actor: Actor | null;
+    viaTrustedFrontEnd: boolean;
+    urls: UrlContext;
+  }
+  interface FastifyContextConfig {
+    // Routes are closed to anonymous callers unless they say otherwise.
+    anonymous?: boolean;
+    // Authorisation that does not depend on the body, run before the body is read, so that a
+    // caller who may not do this at all is refused without the server reading what they send.
+    precheck?: (req: FastifyRequest) => Promise<void> | void;
+    // Served on the plain-HTTP download listener too (public image downloads only).
+    publicHttp?: boolean;
+    // What the OpenAPI document says about the route (see openapi.ts).
+    doc?: RouteDoc;
+  }
+}
+
+export interface AppDeps {
+  storage: Storage;
+  frontEnd: FrontEndPolicy;
+  frontEndSockets: WeakSet<Socket>; // connections accepted on the front-end (plain HTTP) listener
+  publicHttpSockets: WeakSet<Socket>; // connections accepted on the public download listener
+  publicUrl?: string | undefined;
+  // Base URL of the plain-HTTP download listener, or a function of the request's host name.
+  publicHttpBase?: ((hostname: string) => string) | undefined;
+  log: (line: Record<string, unknown>) => void;
+}
+
+export const BODY_LIMIT = 64 * 1024;
+
+export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any, res: any) => void) => Server): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    // HEAD is registered explicitly where it is meaningful (raw files), never by running a GET.
+    exposeHeadRoutes: false,
+    serverFactory: (handler) => serverFactory(handler),
+    // Closed by the server module, which owns the listeners.
+    forceCloseConnections: false,
+  });
+
+  app.decorateRequest("identity", null as never);
+  app.decorateRequest("actor", null);
+  app.decorateRequest("viaTrustedFrontEnd", false);
+  app.decorateRequest("urls", null as never);
+
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+
+  // Runs before the body is read: establish identity, resolve the user, refuse anonymous callers.
+  app.addHook("onRequest", async (req) => {
+    const socket = req.raw.socket;
+    if (deps.publicHttpSockets.has(socket)) {
+      // This listener exists for public downloads and answers nothing else.
+      if (!req.routeOptions.config.publicHttp) throw new RepomanError("not_found", "this listener serves only downloads of public images");
+      req.identity = { status: "anonymous", reason: "plain HTTP carries no identity" };
+    } else if (deps.frontEndSockets.has(socket)) {
+      req.identity = frontEndIdentity(socket, req.headers, deps.frontEnd);
+      req.viaTrustedFrontEnd = isTrustedFrontEnd(deps.frontEnd.trusted, socket.remoteAddress);
+    } else if (socket instanceof TLSSocket) {
+      req.identity = certificateIdentity(socket);
+    } else {
+      req.identity = { status: "anonymous", reason: "plain HTTP carries no identity" };
+    }
+    req.urls = {
+      base: requestBase(req, deps.publicUrl),
+      publicHttpBase: deps.publicHttpBase ? deps.publicHttpBase(req.hostname.replace(/:\d+$/, "")) : null,
+      isoTimes: /[?&]timestamps=iso(&|$)/.test(req.url),
+    };
+    if (req.identity.status === "authenticated") {
+      const found = await loadActorByDnKey(deps.storage.db, req.identity.dnKey, req.identity.limited);
+      if (found.status === "ok") req.actor = found.actor;
+      else if (!req.routeOptions.config.anonymous) {
+        throw new RepomanError(
+          "forbidden",
+          found.status === "suspended"
+            ? `account '${found.userName}' is suspended; contact your administrator`
+            : `certificate DN '${req.identity.dn}' is not registered with this repository`,
+        );
+      }
+    }
+    if (!req.actor && !req.routeOptions.config.anonymous) {
+      throw new RepomanError("unauthorized", `a valid client certificate is required: ${req.identity.status === "anonymous" ? req.identity.reason : "unknown user"}`);
+    }
+  });
+
+  app.addHook("preParsing", async (req, _reply, payload) => {
+    await req.routeOptions.config.precheck?.(req);
+    return payload;
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, code, message } = toErrorResponse(err);
+    if (status === 500) deps.log({ level: "error", msg: "unhandled error", method: req.method, path: req.url, error: String((err as Error)?.stack ?? err) });
+    sendError(req, reply, status, code, message);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, 404, "not_found", `no such resource: ${req.method} ${req.url.split("?")[0]}`));
+
+  app.addHook("onResponse", async (req: FastifyRequest, reply: FastifyReply) => {
+    const length = reply.getHeader("content-length");
+    deps.log({
+      time: new Date().toISOString(),
+      identity: req.identity?.status === "authenticated" ? req.identity.dn : "-",
+      user: req.actor?.userName ?? "-",
+      method: req.method,
+      path: req.url,
+      status: reply.statusCode,
+      bytes: length === undefined ? null : Number(length),
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    });
+  });
+
+  const openapi = collectRouteDocs(app);
+  app.get("/api/openapi.json", { config: { anonymous: true } }, async () => openapi());
+  const { storage } = deps;
+  await app.register(whoamiRoutes, { storage });
+  await app.register(userRoutes, { storage });
+  await app.register(groupRoutes, { db: storage.db });
+  await app.register(imageRoutes, { storage });
+  await app.register(rawRoutes, { storage });
+  return app;
+}
+
+export function actorOf(req: FastifyRequest): Actor {
+  if (!req.actor) throw new RepomanError("unauthorized", "a valid client certificate is required");
+  return req.actor;
+}

@@ -1,0 +1,91 @@
+// How a request's identity is established, in one place:
+//  - on the HTTPS listener, from the client's certificate chain, validated once per connection
+//    in 'secureConnection' (before any request on it is parsed) by src/x509;
+//  - on the front-end listener, from the headers of a TLS-terminating proxy, but only when the
+//    connection comes from a configured trusted address. Everyone else is anonymous.
+import { BlockList, isIPv4, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import type { IncomingHttpHeaders } from "node:http";
+import { readPeerChain, type AuthResult, type ChainAuthenticator } from "../x509/authenticator.js";
+import { canonicalDn, toOneline } from "../x509/dn.js";
+
+export type Identity =
+  | { status: "anonymous"; reason: string }
+  | { status: "authenticated"; dn: string; dnKey: string; limited: boolean; via: "certificate" | "front-end"; proxy: string };
+
+const connections = new WeakMap<Socket, AuthResult | "none">();
+
+export function attachCertificateIdentity(socket: TLSSocket, authenticator: ChainAuthenticator): void {
+  const chain = readPeerChain(socket);
+  connections.set(socket, chain.length === 0 ? "none" : authenticator.authenticate(chain));
+}
+
+export function certificateIdentity(socket: Socket): Identity {
+  const auth = connections.get(socket);
+  if (auth === undefined || auth === "none") return { status: "anonymous", reason: "no client certificate was presented" };
+  if (!auth.ok) return { status: "anonymous", reason: `the client certificate was refused (${auth.code}: ${auth.message})` };
+  const { identity } = auth;
+  return {
+    status: "authenticated",
+    dn: identity.dn,
+    dnKey: canonicalDn(identity.dn),
+    limited: identity.limited,
+    via: "certificate",
+    proxy: identity.proxyKind,
+  };
+}
+
+export function parseTrustedProxies(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [addr, bits] = cidr.split("/") as [string, string | undefined];
+    const type = isIPv4(addr) ? "ipv4" : "ipv6";
+    const prefix = bits === undefined ? (type === "ipv4" ? 32 : 128) : Number(bits);
+    if (!Number.isInteger(prefix)) throw new Error(`trusted-proxy: "${cidr}" is not an address or CIDR range`);
+    try {
+      list.addSubnet(addr, prefix, type);
+    } catch {
+      throw new Error(`trusted-proxy: "${cidr}" is not an address or CIDR range`);
+    }
+  }
+  return list;
+}
+
+export function isTrustedFrontEnd(list: BlockList, address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (v4) return list.check(v4, "ipv4");
+  return list.check(address, isIPv4(address) ? "ipv4" : "ipv6");
+}
+
+// The header pairs a front end may send: the original Repoman's, Apache mod_ssl's variable names,
+// and the X-SSL-Client-* pair conventional with nginx. Exactly one style is read (configured), so
+// a client cannot slip in a pair the front end does not overwrite. DNs may be in OpenSSL one-line
+// form or RFC 2253 form (Apache's default, nginx's $ssl_client_s_dn).
+export const FRONT_END_HEADERS = {
+  repoman: { verify: "x-repoman-ssl-client-verify", dn: "x-repoman-ssl-client-s-dn" },
+  apache: { verify: "ssl_client_verify", dn: "ssl_client_s_dn" },
+  nginx: { verify: "x-ssl-client-verify", dn: "x-ssl-client-s-dn" },
+} as const;
+export type FrontEndHeaderStyle = keyof typeof FRONT_END_HEADERS;
+
+export interface FrontEndPolicy {
+  trusted: BlockList;
+  headers: FrontEndHeaderStyle;
+}
+
+export function frontEndIdentity(socket: Socket, headers: IncomingHttpHeaders, policy: FrontEndPolicy): Identity {
+  if (!isTrustedFrontEnd(policy.trusted, socket.remoteAddress)) {
+    return { status: "anonymous", reason: `identity headers are accepted only from trusted front ends, not from ${socket.remoteAddress}` };
+  }
+  const h = FRONT_END_HEADERS[policy.headers];
+  const verify = headers[h.verify];
+  const dnText = headers[h.dn];
+  if (typeof dnText !== "string" || dnText === "") return { status: "anonymous", reason: "the front end sent no verified client certificate" };
+  if (verify !== "SUCCESS") return { status: "anonymous", reason: `the front end did not verify the client certificate (${String(verify)})` };
+  try {
+    return { status: "authenticated", dn: toOneline(dnText), dnKey: canonicalDn(dnText), limited: false, via: "front-end", proxy: "none" };
+  } catch (e) {
+    return { status: "anonymous", reason: `the front end sent an unreadable DN: ${(e as Error).message}` };
+  }
+}

@@ -1,0 +1,73 @@
+// The JSON shapes of the original API (reference §2.2), built from catalog views.
+import type { UserView } from "../catalog/users.js";
+import type { GroupView } from "../catalog/groups.js";
+import type { ImageView } from "../catalog/images.js";
+import { groupUrl, rawUrlTemplate, userUrl, type UrlContext } from "./urls.js";
+
+export function userJson(u: UrlContext, v: UserView, images: string[] = []) {
+  return {
+    user_name: v.userName,
+    full_name: v.fullName,
+    email: v.email,
+    client_dn: v.clientDn,
+    suspended: v.suspended,
+    permissions: v.permissions,
+    groups: v.groups.map((g) => groupUrl(u, g)),
+    images,
+    // Added keys (the original client prints only its own): quota in bytes, 0 = unlimited.
+    quota: v.quotaBytes,
+    created: v.created,
+  };
+}
+
+export function groupJson(u: UrlContext, v: GroupView) {
+  return {
+    name: v.name,
+    permissions: v.permissions,
+    users: v.users.map((name) => userUrl(u, name)),
+    protected: v.protected,
+  };
+}
+
+// The original printed timestamps as C ctime() strings of UTC time, e.g. "Thu Nov 11 00:04:59 2010".
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+export function ctime(iso: string): string {
+  const d = new Date(iso);
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, " ")} ${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} ${d.getUTCFullYear()}`;
+}
+
+const time = (u: UrlContext, iso: string | null) => (iso === null ? null : u.isoTimes ? iso : ctime(iso));
+const sha256 = (value: string | undefined) => (value === undefined ? { type: null, value: null } : { type: "sha256", value });
+
+export function imageJson(u: UrlContext, v: ImageView) {
+  // size and checksum describe the most recent upload, as the original's did; `files` has each.
+  const latest = [...v.files].sort((a, b) => b.uploaded.localeCompare(a.uploaded))[0];
+  return {
+    uuid: v.id,
+    name: v.name,
+    owner_user_name: v.ownerName,
+    owner: userUrl(u, v.ownerName),
+    uploaded: time(u, v.uploaded),
+    modified: time(u, v.modified),
+    expires: time(u, v.expires),
+    checksum: sha256(latest?.sha256),
+    os_variant: v.osVariant,
+    os_type: v.osType,
+    os_arch: v.osArch,
+    hypervisor: v.hypervisors.join(","),
+    description: v.description,
+    read_only: v.readOnly,
+    unauthenticated_access: v.public,
+    http_file_url: v.public ? rawUrlTemplate(u.publicHttpBase ?? u.base, v.ownerName, v.name) : null,
+    raw_file_uploaded: v.files.length > 0,
+    version: v.version,
+    size: latest?.size ?? null,
+    file_url: rawUrlTemplate(u.base, v.ownerName, v.name),
+    shared_with: { groups: v.sharedWithGroups.map((g) => groupUrl(u, g)), users: v.sharedWithUsers.map((n) => userUrl(u, n)) },
+    // Added keys.
+    created: time(u, v.created),
+    files: Object.fromEntries(v.files.map((f) => [f.hypervisor, { size: f.size, checksum: sha256(f.sha256), uploaded: time(u, f.uploaded) }])),
+  };
+}

@@ -1,0 +1,120 @@
+// /api/images/raw/[{user}/]{hypervisor}/{image}: streamed uploads (PUT) and downloads (GET, HEAD).
+// Uploads are authorised before a byte of the body is read, stream into a new blob with one
+// SHA-256 pass, and switch the image to it in one transaction; anything less stores nothing.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import * as images from "../../catalog/images.js";
+import type { Storage } from "../../catalog/housekeeping.js";
+import { BlobSizeError } from "../../blobs/blob-store.js";
+import { badRequest, RepomanError } from "../../errors.js";
+import { actorOf } from "../app.js";
+import { imageJson } from "../representations.js";
+import { decideRange, etagMatches } from "../ranges.js";
+
+// Digest: sha-256=<base64> (RFC 3230), Repr-Digest: sha-256=:<base64>: (RFC 9530), or X-Checksum-Sha256: <hex>.
+export function clientSha256(req: FastifyRequest): string | undefined {
+  const hex = req.headers["x-checksum-sha256"];
+  if (typeof hex === "string") {
+    if (!/^[0-9a-fA-F]{64}$/.test(hex.trim())) throw badRequest("X-Checksum-Sha256: expected 64 hex digits");
+    return hex.trim().toLowerCase();
+  }
+  for (const name of ["digest", "repr-digest", "content-digest"]) {
+    const v = req.headers[name];
+    if (typeof v !== "string") continue;
+    const m = /(?:^|,)\s*sha-256=:?([A-Za-z0-9+/]+=*):?\s*(?:,|$)/i.exec(v);
+    if (!m) continue;
+    const bytes = Buffer.from(m[1]!, "base64");
+    if (bytes.length !== 32) throw badRequest(`${name}: sha-256 value is not 32 bytes of base64`);
+    return bytes.toString("hex");
+  }
+  return undefined;
+}
+
+function contentLength(req: FastifyRequest): number | undefined {
+  const v = req.headers["content-length"];
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw badRequest("Content-Length: not a number");
+  return Number(v);
+}
+
+async function upload(storage: Storage, req: FastifyRequest, reply: FastifyReply, owner: string, hypervisor: string, name: string) {
+  let ticket: images.UploadTicket;
+  try {
+    const actor = actorOf(req);
+    const length = contentLength(req);
+    const expected = clientSha256(req);
+    ticket = await images.beginUpload(storage, actor, owner, name, hypervisor, length);
+    // A client that waits for "100 Continue" hears it only now, once the upload is authorised.
+    if (req.headers.expect?.toLowerCase() === "100-continue") reply.raw.writeContinue();
+    let stored;
+    try {
+      stored = await storage.blobs.put(ticket.blobKey, req.raw, { expectedSize: length, maxBytes: ticket.maxBytes });
+      if (expected !== undefined && expected !== stored.sha256) {
+        throw badRequest(`checksum mismatch: the client sent sha256 ${expected}, the server received ${stored.sha256}; nothing was stored`);
+      }
+    } catch (e) {
+      await images.abandonUpload(storage, ticket);
+      if (e instanceof BlobSizeError) throw new RepomanError(e.reason === "quota" ? "too_large" : "bad_request", `${e.message}; nothing was stored`);
+      throw e;
+    }
+    const view = await images.commitUpload(storage, ticket, stored);
+    return imageJson(req.urls, view);
+  } catch (e) {
+    // The rest of a refused body is not worth reading: close the connection after the answer.
+    if (!req.raw.complete) reply.header("connection", "close");
+    throw e;
+  }
+}
+
+async function download(storage: Storage, req: FastifyRequest, reply: FastifyReply, owner: string, hypervisor: string, name: string) {
+  const dl = await images.findDownload(storage.db, req.actor, owner, name, hypervisor);
+  const etag = `"${dl.file.sha256}"`;
+  const lastModified = new Date(dl.file.uploaded);
+  reply
+    .header("content-type", "application/octet-stream")
+    .header("accept-ranges", "bytes")
+    .header("etag", etag)
+    .header("last-modified", lastModified.toUTCString())
+    .header("content-disposition", `attachment; filename="${name}"`);
+  if (etagMatches(req.headers["if-none-match"], etag)) return reply.code(304).send();
+  const size = dl.file.size;
+  const range = decideRange(req.headers, size, etag, lastModified);
+  if (range.kind === "unsatisfiable") {
+    return reply.code(416).header("content-range", `bytes */${size}`).type("application/json").send({ error: { code: "range_not_satisfiable", message: `the file has ${size} bytes` } });
+  }
+  if (range.kind === "partial") {
+    reply.code(206).header("content-range", `bytes ${range.start}-${range.end}/${size}`).header("content-length", range.end - range.start + 1);
+  } else {
+    reply.header("content-length", size);
+  }
+  if (req.method === "HEAD") return reply.send();
+  const stream = await storage.blobs.get(dl.blobKey, range.kind === "partial" ? range : undefined);
+  return reply.send(stream);
+}
+
+type Full = { Params: { user: string; hypervisor: string; image: string } };
+type Own = { Params: { hypervisor: string; image: string } };
+
+export const rawRoutes: FastifyPluginAsync<{ storage: Storage }> = async (app, { storage }) => {
+  // Leave upload bodies unread for the handler to stream, whatever their content type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", (_req, _payload, done) => done(null));
+
+  const me = (req: FastifyRequest) => actorOf(req).userName;
+  const putDoc = { summary: "Upload the image file for one hypervisor (streamed; Digest or X-Checksum-Sha256 verified)", rawBody: true };
+  const getDoc = { summary: "Download (GET) or probe (HEAD) the image file for one hypervisor; Range and conditional requests", binaryResponse: true };
+  const downloads = { anonymous: true, publicHttp: true, doc: getDoc };
+  app.put<Full>("/api/images/raw/:user/:hypervisor/:image", { config: { doc: putDoc } }, (req, reply) => upload(storage, req, reply, req.params.user, req.params.hypervisor, req.params.image));
+  app.put<Own>("/api/images/raw/:hypervisor/:image", { config: { doc: putDoc } }, (req, reply) => upload(storage, req, reply, me(req), req.params.hypervisor, req.params.image));
+  app.route<Full>({
+    method: ["GET", "HEAD"],
+    url: "/api/images/raw/:user/:hypervisor/:image",
+    config: downloads,
+    handler: (req, reply) => download(storage, req, reply, req.params.user, req.params.hypervisor, req.params.image),
+  });
+  app.route<Own>({
+    method: ["GET", "HEAD"],
+    url: "/api/images/raw/:hypervisor/:image",
+    config: { doc: getDoc },
+    handler: (req, reply) => download(storage, req, reply, me(req), req.params.hypervisor, req.params.image),
+  });
+};

@@ -1,0 +1,180 @@
+// The listeners: HTTPS with client-certificate login, and optionally plain HTTP for trusted
+// TLS-terminating front ends. Owns the trust store (re-read on change) and graceful shutdown.
+import https from "node:https";
+import http from "node:http";
+import { constants as cryptoConstants } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Socket } from "node:net";
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+import { randomUUID } from "node:crypto";
+import type { MetadataDb } from "../db/connect.js";
+import type { BlobStore } from "../blobs/blob-store.js";
+import { recoverInterruptedUploads, type Storage } from "../catalog/housekeeping.js";
+import { TrustStore, watchTrustStore } from "../x509/trust-store.js";
+import { ChainAuthenticator } from "../x509/authenticator.js";
+import type { ValidationOptions } from "../x509/validate.js";
+import { attachCertificateIdentity, parseTrustedProxies, type FrontEndHeaderStyle } from "./identity.js";
+import { buildApp } from "./app.js";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ServerOptions {
+  listen: HostPort;
+  proxyListen?: HostPort | undefined;
+  httpListen?: HostPort | undefined; // plain HTTP, public image downloads only
+  httpPublicUrl?: string | undefined;
+  hostCert: string;
+  hostKey: string;
+  caDir: string;
+  validation: ValidationOptions;
+  trustedProxies: string[];
+  frontEndHeaders: FrontEndHeaderStyle;
+  publicUrl?: string | undefined;
+  db: MetadataDb;
+  blobs: BlobStore;
+  log: (line: Record<string, unknown>) => void;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  port: number;
+  proxyPort: number | undefined;
+  httpPort: number | undefined;
+  storage: Storage;
+  trustStore(): TrustStore;
+  close(graceMs?: number): Promise<void>;
+}
+
+export function parseHostPort(text: string, what: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new Error(`${what}: expected HOST:PORT, got "${text}"`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+function listen(server: http.Server, at: HostPort): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(at.port, at.host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  let store = TrustStore.load(opts.caDir);
+  for (const w of store.warnings) opts.log({ level: "warn", msg: `trust store: ${w}` });
+  const authenticator = new ChainAuthenticator(() => store, opts.validation);
+  const key = readFileSync(opts.hostKey);
+  const cert = readFileSync(opts.hostCert);
+  const contextOptions = () => ({
+    key,
+    cert,
+    // Only names the acceptable CAs in the CertificateRequest: OpenSSL cannot validate grid
+    // proxies, so src/x509 validates every presented chain instead (rejectUnauthorized: false).
+    ca: store.caPem(),
+    // Resumed sessions carry only the leaf certificate, not the chain the identity comes from.
+    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+    minVersion: "TLSv1.2" as const,
+  });
+
+  const storage: Storage = { db: opts.db.db, blobs: opts.blobs, serverId: randomUUID() };
+  // A single process owns the repository here, so whatever an earlier run left unfinished is dead.
+  const recovered = await recoverInterruptedUploads(storage);
+  if (recovered.uploads || recovered.partial || recovered.garbage) opts.log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
+
+  const frontEndSockets = new WeakSet<Socket>();
+  const publicHttpSockets = new WeakSet<Socket>();
+  let httpPort: number | undefined;
+  const publicHttpBase = opts.httpPublicUrl
+    ? () => opts.httpPublicUrl!.replace(/\/+$/, "")
+    : opts.httpListen
+      ? (hostname: string) => `http://${hostname}${httpPort === 80 ? "" : `:${httpPort}`}`
+      : undefined;
+  let tlsServer!: https.Server;
+  const app = await buildApp(
+    {
+      storage,
+      frontEnd: { trusted: parseTrustedProxies(opts.trustedProxies), headers: opts.frontEndHeaders },
+      frontEndSockets,
+      publicHttpSockets,
+      publicUrl: opts.publicUrl,
+      publicHttpBase,
+      log: opts.log,
+    },
+    (handler) => {
+      tlsServer = https.createServer({ ...contextOptions(), requestCert: true, rejectUnauthorized: false }, handler);
+      return tlsServer;
+    },
+  );
+  await app.ready();
+
+  tlsServer.on("secureConnection", (socket) => {
+    try {
+      attachCertificateIdentity(socket, authenticator);
+    } catch (e) {
+      opts.log({ level: "error", msg: "certificate validation failed unexpectedly", error: String(e) });
+      socket.destroy();
+    }
+  });
+
+  const servers: http.Server[] = [tlsServer];
+  let proxyServer: http.Server | undefined;
+  if (opts.proxyListen) {
+    proxyServer = http.createServer((req, res) => app.routing(req, res));
+    proxyServer.on("connection", (s: Socket) => frontEndSockets.add(s));
+    servers.push(proxyServer);
+  }
+  let httpServer: http.Server | undefined;
+  if (opts.httpListen) {
+    httpServer = http.createServer((req, res) => app.routing(req, res));
+    httpServer.on("connection", (s: Socket) => publicHttpSockets.add(s));
+    servers.push(httpServer);
+  }
+  // Uploads wait for "100 Continue" until they are authorised (see routes/raw.ts).
+  for (const s of servers) s.on("checkContinue", (req, res) => s.emit("request", req, res));
+  for (const s of servers) {
+    // Image transfers may legitimately take hours; a stalled client is caught by the socket timeout.
+    s.requestTimeout = 0;
+    s.headersTimeout = 60_000;
+    s.timeout = 300_000;
+  }
+
+  const watcher = watchTrustStore(opts.caDir, (next: TrustStore) => {
+    store = next;
+    tlsServer.setSecureContext(contextOptions());
+    opts.log({ level: "info", msg: "trust store reloaded", generation: next.generation, warnings: next.warnings });
+  });
+
+  const port = await listen(tlsServer, opts.listen);
+  const proxyPort = proxyServer && opts.proxyListen ? await listen(proxyServer, opts.proxyListen) : undefined;
+  httpPort = httpServer && opts.httpListen ? await listen(httpServer, opts.httpListen) : undefined;
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    port,
+    proxyPort,
+    httpPort,
+    storage,
+    trustStore: () => store,
+    close(graceMs = 30_000) {
+      closing ??= (async () => {
+        watcher.close();
+        const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+        for (const s of servers) s.closeIdleConnections();
+        const timer = setTimeout(() => servers.forEach((s) => s.closeAllConnections()), graceMs);
+        await Promise.all(closed);
+        clearTimeout(timer);
+        await app.close();
+        await opts.db.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,18 @@
+// Who is asking: a registered, non-suspended user, with what their groups grant them.
+import type { Permission } from "./permissions.js";
+
+export interface ActorGroup {
+  id: string;
+  name: string;
+  permissions: ReadonlySet<Permission>;
+}
+
+export interface Actor {
+  userId: string;
+  userName: string;
+  groups: readonly ActorGroup[];
+  permissions: ReadonlySet<Permission>;
+  isAdmin: boolean;
+  // Authenticated with a limited proxy: may read, never change anything.
+  readOnly: boolean;
+}

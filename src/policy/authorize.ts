@@ -1,0 +1,165 @@
+// The one place that decides who may do what. Callers describe the action; this answers
+// allow or deny with a reason. Deny by default: an action not listed here is never allowed.
+import type { Actor } from "./actor.js";
+import { ADMINS_GROUP, type Permission } from "./permissions.js";
+import { forbidden } from "../errors.js";
+
+interface UserRef {
+  userId: string;
+}
+interface GroupRef {
+  name: string;
+  protected: boolean;
+}
+// What policy needs to know about an image: whose it is and whom it is shared with.
+export interface ImageRef {
+  ownerId: string;
+  ownerGroupIds: readonly string[];
+  sharedWithUserIds: readonly string[];
+  sharedWithGroupIds: readonly string[];
+  public: boolean;
+  expired: boolean;
+}
+
+export type Action =
+  | { do: "user.list" }
+  | { do: "user.read"; target: UserRef }
+  | { do: "user.read_private"; target: UserRef } // email and quota of someone else
+  | { do: "user.create"; fields: readonly string[] }
+  | { do: "user.modify"; target: UserRef; fields: readonly string[] }
+  | { do: "user.delete"; target: UserRef }
+  | { do: "group.list" }
+  | { do: "group.read"; group: GroupRef }
+  | { do: "group.create" }
+  | { do: "group.rename"; group: GroupRef }
+  | { do: "group.delete"; group: GroupRef }
+  | { do: "group.membership"; group: GroupRef }
+  | { do: "group.permission"; group: GroupRef; permission: Permission }
+  | { do: "image.create"; ownerId: string }
+  | { do: "image.modify"; image: ImageRef } // metadata, uploads, sharing
+  | { do: "image.delete"; image: ImageRef }
+  | { do: "image.share_with_group"; image: ImageRef; groupId: string };
+
+export type Decision = { allowed: true } | { allowed: false; reason: string };
+
+const ALLOW: Decision = { allowed: true };
+const deny = (reason: string): Decision => ({ allowed: false, reason });
+
+const READS = new Set<Action["do"]>(["user.list", "user.read", "user.read_private", "group.list", "group.read"]);
+
+// Fields a user may change on their own record with user_modify_self.
+const SELF_EDITABLE = new Set(["full_name", "email"]);
+// Fields only admins may change: they decide who may use the repository and how much.
+const ADMIN_ONLY_FIELDS = new Set(["suspended", "quota"]);
+
+function adminOnlyField(fields: readonly string[]): Decision | undefined {
+  const f = fields.find((f) => ADMIN_ONLY_FIELDS.has(f));
+  return f === undefined ? undefined : deny(`only admins may set '${f}'`);
+}
+
+function need(actor: Actor, p: Permission): Decision {
+  return actor.permissions.has(p) ? ALLOW : deny(`requires the '${p}' permission`);
+}
+
+export function authorize(actor: Actor, action: Action): Decision {
+  // Protected groups keep their names and existence even for admins: the server refers to them by name.
+  if ((action.do === "group.rename" || action.do === "group.delete") && action.group.protected) {
+    return deny(`group '${action.group.name}' is protected`);
+  }
+  if (actor.readOnly && !READS.has(action.do)) return deny("a limited proxy grants read-only access");
+  if (actor.isAdmin) return ALLOW;
+
+  switch (action.do) {
+    case "user.list":
+    case "user.read":
+    case "group.list":
+    case "group.read":
+      return ALLOW;
+    case "user.read_private":
+      return action.target.userId === actor.userId ? ALLOW : need(actor, "user_modify");
+    case "user.create":
+      return adminOnlyField(action.fields) ?? need(actor, "user_create");
+    case "user.modify": {
+      const adminOnly = adminOnlyField(action.fields);
+      if (adminOnly) return adminOnly;
+      if (actor.permissions.has("user_modify")) return ALLOW;
+      if (action.target.userId !== actor.userId) return deny("requires the 'user_modify' permission");
+      const other = action.fields.find((f) => !SELF_EDITABLE.has(f));
+      if (other) return deny(`changing your own '${other}' requires the 'user_modify' permission`);
+      return need(actor, "user_modify_self");
+    }
+    case "user.delete":
+      return need(actor, "user_delete");
+    case "group.create":
+      return need(actor, "group_create");
+    case "group.rename":
+      return need(actor, "group_modify");
+    case "group.delete":
+      return need(actor, "group_delete");
+    case "group.membership":
+      if (action.group.name === ADMINS_GROUP) return deny("only admins may change the members of 'admins'");
+      return need(actor, "group_modify_membership");
+    case "image.create":
+      return action.ownerId === actor.userId ? need(actor, "image_create") : deny("only admins may create images in another user's namespace");
+    case "image.modify":
+      return imagePower(actor, action.image, "image_modify", "image_modify_group");
+    case "image.delete":
+      return imagePower(actor, action.image, "image_delete", "image_delete_group");
+    case "image.share_with_group": {
+      const d = imagePower(actor, action.image, "image_modify", "image_modify_group");
+      if (!d.allowed) return d;
+      return actor.groups.some((g) => g.id === action.groupId) ? ALLOW : deny("you may share only with groups you belong to");
+    }
+    case "group.permission":
+      if (action.group.name === ADMINS_GROUP) return deny("only admins may change the permissions of 'admins'");
+      // Granting what you do not hold would let a permission manager escalate to anything.
+      if (!actor.permissions.has(action.permission)) return deny(`you cannot grant or revoke '${action.permission}', which you do not hold`);
+      return need(actor, "group_modify_permissions");
+  }
+}
+
+// Owners act on their own images with the plain permission; the _group permission reaches images
+// owned by members of the group that grants it.
+function imagePower(actor: Actor, image: ImageRef, own: Permission, group: Permission): Decision {
+  if (image.ownerId === actor.userId) return need(actor, own);
+  const owners = new Set(image.ownerGroupIds);
+  if (actor.groups.some((g) => g.permissions.has(group) && owners.has(g.id))) return ALLOW;
+  return deny(`requires ownership or the '${group}' permission in a group of the owner`);
+}
+
+// Who may see an image and download its files. Anonymous callers (null) see public images only.
+// Expired images are hidden from everyone but their owner and admins.
+export function maySeeImage(actor: Actor | null, image: ImageRef): boolean {
+  if (actor && (actor.isAdmin || actor.userId === image.ownerId)) return true;
+  if (image.expired) return false;
+  if (image.public) return true;
+  if (!actor) return false;
+  if (image.sharedWithUserIds.includes(actor.userId)) return true;
+  const mine = new Set(actor.groups.map((g) => g.id));
+  return image.sharedWithGroupIds.some((g) => mine.has(g)) || imagePower(actor, image, "image_modify", "image_modify_group").allowed;
+}
+
+// maySeeImage for many images at once: the same rules as a description the metadata store turns
+// into a query (public and not expired; own; shared with me or my groups; owned by members of a
+// group that gives me an _group permission; admins see everything).
+export interface ImageScope {
+  everything: boolean;
+  userId: string | null;
+  groupIds: readonly string[];
+  ownerGroupIds: readonly string[];
+}
+
+export function imageScope(actor: Actor | null): ImageScope {
+  if (!actor) return { everything: false, userId: null, groupIds: [], ownerGroupIds: [] };
+  return {
+    everything: actor.isAdmin,
+    userId: actor.userId,
+    groupIds: actor.groups.map((g) => g.id),
+    ownerGroupIds: actor.groups.filter((g) => g.permissions.has("image_modify_group")).map((g) => g.id),
+  };
+}
+
+export function authorizeOrThrow(actor: Actor, action: Action): void {
+  const d = authorize(actor, action);
+  if (!d.allowed) throw forbidden(`not allowed: ${d.reason}`);
+}

@@ -1,0 +1,153 @@
+// Identity from a TLS-terminating front end: real nginx, configured with the file in docs/,
+// forwarding to the plain-HTTP front-end listener; and the denials for untrusted senders.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, createServer } from "node:net";
+import { fixturePki } from "../support/pki.js";
+import { startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
+import { client } from "../support/http.js";
+
+let pki: string;
+let t: TestServer;
+let nginx: ChildProcess;
+let nginxDir: string;
+let nginxPort: number;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, "127.0.0.1");
+      s.once("connect", () => (s.destroy(), r(true)));
+      s.once("error", () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listening on ${port}`);
+}
+
+before(async () => {
+  pki = await fixturePki();
+  t = await startTestServer(pki, { proxyListen: true, trustedProxies: ["127.0.0.1/32"] });
+  await t.call("POST", "/api/users", { cred: t.cred("admin"), json: { user_name: "alice", cert_dn: "/C=CA/O=Grid/OU=test/CN=Alice Example" } });
+
+  nginxDir = mkdtempSync(join(tmpdir(), "repoman-nginx-"));
+  const certs = join(pki, "certificates");
+  const files = readdirSync(certs);
+  writeFileSync(join(nginxDir, "cas.pem"), files.filter((f) => /\.\d+$/.test(f) && !/\.r\d+$/.test(f)).map((f) => readFileSync(join(certs, f), "utf8")).join(""));
+  writeFileSync(join(nginxDir, "crls.pem"), files.filter((f) => /\.r\d+$/.test(f)).map((f) => readFileSync(join(certs, f), "utf8")).join(""));
+  nginxPort = await freePort();
+  // The documented server block, with only addresses and file locations changed.
+  const server = readFileSync(new URL("../../../docs/front-ends/nginx.conf", import.meta.url), "utf8")
+    .replace("listen 443 ssl;", `listen 127.0.0.1:${nginxPort} ssl;`)
+    .replaceAll("/etc/grid-security/hostcert.pem", join(pki, "host/hostcert.pem"))
+    .replaceAll("/etc/grid-security/hostkey.pem", join(pki, "host/hostkey.pem"))
+    .replaceAll("/etc/nginx/grid-cas.pem", join(nginxDir, "cas.pem"))
+    .replaceAll("/etc/nginx/grid-crls.pem", join(nginxDir, "crls.pem"))
+    .replace("http://127.0.0.1:8080", `http://127.0.0.1:${t.server.proxyPort}`);
+  assert.ok(server.includes(`127.0.0.1:${t.server.proxyPort}`));
+  writeFileSync(
+    join(nginxDir, "nginx.conf"),
+    `daemon off; master_process off; pid ${nginxDir}/nginx.pid; error_log ${nginxDir}/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path ${nginxDir}/body; proxy_temp_path ${nginxDir}/proxy;
+  fastcgi_temp_path ${nginxDir}/f; uwsgi_temp_path ${nginxDir}/u; scgi_temp_path ${nginxDir}/s;
+  ${server}
+}
+`,
+  );
+  nginx = spawn("/usr/sbin/nginx", ["-c", join(nginxDir, "nginx.conf"), "-p", nginxDir], { stdio: ["ignore", "ignore", "inherit"] });
+  await waitForPort(nginxPort, 10_000);
+});
+
+after(async () => {
+  nginx?.kill("SIGTERM");
+  await t?.close();
+  if (nginxDir) rmSync(nginxDir, { recursive: true, force: true });
+});
+
+const viaNginx = () => client(nginxPort, trustedCaBundle(pki));
+
+test("nginx verifies the certificate and repoman-server takes the forwarded identity", async () => {
+  const r = await viaNginx()("GET", "/api/whoami", { cred: t.cred("alice") });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.user_name, "alice");
+  assert.equal(r.json.client_dn, "/C=CA/O=Grid/OU=test/CN=Alice Example");
+  // Links use the scheme and host the client used, passed on by nginx.
+  assert.equal(r.json.groups[0], `https://127.0.0.1:${nginxPort}/api/groups/users`);
+  const line = t.logs.find((l) => l.path === "/api/whoami" && l.user === "alice");
+  assert.equal(line?.identity, "/C=CA/O=Grid/OU=test/CN=Alice Example");
+});
+
+test("identity headers sent by a client through nginx are replaced, not trusted", async () => {
+  const r = await viaNginx()("GET", "/api/whoami", {
+    headers: { "x-repoman-ssl-client-verify": "SUCCESS", "x-repoman-ssl-client-s-dn": "/C=CA/O=Grid/OU=test/CN=Repo Admin" },
+  });
+  assert.equal(r.status, 401, r.text);
+});
+
+test("a certificate nginx refuses (revoked) never reaches repoman-server", async () => {
+  const seen = t.logs.length;
+  const r = await viaNginx()("GET", "/api/whoami", { cred: t.cred("carol") });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.text, /SSL certificate error/);
+  assert.equal(t.logs.length, seen);
+});
+
+test("on the HTTPS listener identity headers are ignored", async () => {
+  const r = await t.call("GET", "/api/whoami", {
+    headers: { "x-repoman-ssl-client-verify": "SUCCESS", "x-repoman-ssl-client-s-dn": "/C=CA/O=Grid/OU=test/CN=Repo Admin" },
+  });
+  assert.equal(r.status, 401);
+});
+
+test("the front-end listener ignores identity headers from addresses it does not trust", async () => {
+  const other = await startTestServer(pki, { proxyListen: true, trustedProxies: ["192.0.2.10/32"] });
+  try {
+    const call = client(other.server.proxyPort!, "");
+    const r = await call("GET", "/api/whoami", {
+      plain: true,
+      headers: { "x-repoman-ssl-client-verify": "SUCCESS", "x-repoman-ssl-client-s-dn": "/C=CA/O=Grid/OU=test/CN=Repo Admin" },
+    });
+    assert.equal(r.status, 401);
+    assert.match(r.json.error.message, /trusted front ends/);
+  } finally {
+    await other.close();
+  }
+});
+
+test("a trusted front end may send RFC 2253 DNs, and only its configured header style is read", async () => {
+  const call = client(t.server.proxyPort!, "");
+  const ok = await call("GET", "/api/whoami", {
+    plain: true,
+    headers: { "x-repoman-ssl-client-verify": "SUCCESS", "x-repoman-ssl-client-s-dn": "CN=Alice Example,OU=test,O=Grid,C=CA" },
+  });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.user_name, "alice");
+  const failed = await call("GET", "/api/whoami", {
+    plain: true,
+    headers: { "x-repoman-ssl-client-verify": "FAILED:certificate revoked", "x-repoman-ssl-client-s-dn": "CN=Alice Example,OU=test,O=Grid,C=CA" },
+  });
+  assert.equal(failed.status, 401);
+  const otherStyle = await call("GET", "/api/whoami", {
+    plain: true,
+    headers: { "x-ssl-client-verify": "SUCCESS", "x-ssl-client-s-dn": "CN=Alice Example,OU=test,O=Grid,C=CA" },
+  });
+  assert.equal(otherStyle.status, 401);
+});

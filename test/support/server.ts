@@ -1,0 +1,72 @@
+// Starts a real Repoman server in this process, over real TLS, on an ephemeral 127.0.0.1 port,
+// with a fresh SQLite database and the fixture PKI as its trust store.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase } from "../../src/db/connect.js";
+import { ensureBootstrapAdmin } from "../../src/catalog/users.js";
+import { startServer, type RunningServer } from "../../src/http/server.js";
+import { defaultValidationOptions, type ValidationOptions } from "../../src/x509/validate.js";
+import { client, type Credential } from "./http.js";
+import { FsBlobStore } from "../../src/blobs/fs-store.js";
+import type { FrontEndHeaderStyle } from "../../src/http/identity.js";
+
+export const ADMIN_DN = "/C=CA/O=Grid/OU=test/CN=Repo Admin";
+
+export interface TestServer {
+  server: RunningServer;
+  port: number;
+  dataDir: string;
+  logs: Record<string, unknown>[];
+  call: ReturnType<typeof client>;
+  cred(name: string): Credential; // users/<name>/usercert.pem + userkey.pem
+  proxy(name: string): Credential; // proxies/<name>.pem
+  close(): Promise<void>;
+}
+
+// The fixture's trusted CAs in one PEM file, for clients verifying the server.
+export const trustedCaBundle = (pki: string) => join(pki, "ca-bundle.pem");
+
+export async function startTestServer(
+  pki: string,
+  opts: {
+    validation?: Partial<ValidationOptions>;
+    trustedProxies?: string[];
+    frontEndHeaders?: FrontEndHeaderStyle;
+    proxyListen?: boolean;
+    httpListen?: boolean;
+    caDir?: string;
+  } = {},
+): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), "repoman-test-"));
+  const db = await openDatabase(`sqlite:${join(dataDir, "repoman.db")}`);
+  await ensureBootstrapAdmin(db.db, { userName: "admin", email: "admin@example.org", dn: ADMIN_DN });
+  const logs: Record<string, unknown>[] = [];
+  const server = await startServer({
+    listen: { host: "127.0.0.1", port: 0 },
+    proxyListen: opts.proxyListen ? { host: "127.0.0.1", port: 0 } : undefined,
+    hostCert: join(pki, "host/hostcert.pem"),
+    hostKey: join(pki, "host/hostkey.pem"),
+    caDir: opts.caDir ?? join(pki, "certificates"),
+    validation: { ...defaultValidationOptions, ...opts.validation },
+    trustedProxies: opts.trustedProxies ?? [],
+    frontEndHeaders: opts.frontEndHeaders ?? "repoman",
+    db,
+    blobs: new FsBlobStore(join(dataDir, "images")),
+    httpListen: opts.httpListen ? { host: "127.0.0.1", port: 0 } : undefined,
+    log: (l) => logs.push(l),
+  });
+  return {
+    server,
+    port: server.port,
+    dataDir,
+    logs,
+    call: client(server.port, trustedCaBundle(pki)),
+    cred: (name) => ({ cert: join(pki, "users", name, "usercert.pem"), key: join(pki, "users", name, "userkey.pem") }),
+    proxy: (name) => ({ cert: join(pki, "proxies", `${name}.pem`), key: join(pki, "proxies", `${name}.pem`) }),
+    async close() {
+      await server.close(1000);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

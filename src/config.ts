@@ -18,6 +18,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "listen", arg: "HOST:PORT", default: "127.0.0.1:8443", help: "HTTPS listener with client-certificate login." },
   { key: "data-dir", arg: "DIR", default: "./repoman-data", help: "SQLite database, image files (under images/) and, when needed, a generated development PKI." },
   { key: "database", arg: "URL", help: "Metadata database: sqlite:PATH or postgres://USER:PASS@HOST/DB. Default: sqlite:DATA_DIR/repoman.db." },
+  { key: "workers", arg: "N", default: "1", help: "Server processes sharing the listeners (node:cluster); one per core is a good start." },
   { key: "db-pool-size", arg: "N", default: "10", help: "PostgreSQL connections per server process." },
   { key: "host-cert", arg: "FILE", help: "Server certificate (PEM). Default: DATA_DIR/dev-pki/hostcert.pem, generated with a development CA when missing." },
   { key: "host-key", arg: "FILE", help: "Server private key (PEM), unencrypted." },

@@ -27,8 +27,9 @@ export interface BlobStore {
   // A stream of the blob's bytes, or of one range of them.
   get(key: string, range?: ByteRange): Promise<Readable>;
   size(key: string): Promise<number | null>;
+  // Deletes the blob, or what an unfinished put() of it left behind.
   delete(key: string): Promise<void>;
-  // Removes what interrupted writes left behind (a crashed process).
+  // Removes everything unfinished puts left behind. Only safe when no put() is running anywhere.
   cleanupIncomplete(): Promise<number>;
 }
 

@@ -1,6 +1,6 @@
 // Blobs as files under one directory: written to incoming/ and renamed into blobs/ only once
 // complete, verified and fsynced, so a crash at any moment leaves either no blob or a whole one.
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -22,6 +22,13 @@ export class FsBlobStore implements BlobStore {
     this.incoming = join(root, "incoming");
   }
 
+  // Where a blob is written until it is complete: named by its key, so that the process that
+  // cleans up after a dead one can find it from the upload's record.
+  private partial(key: string): string {
+    this.path(key);
+    return join(this.incoming, `${key.replace(/\//g, "~")}.part`);
+  }
+
   private path(key: string): string {
     if (!KEY.test(key) || key.split("/").includes("..")) throw new Error(`invalid blob key "${key}"`);
     return join(this.blobs, key);
@@ -30,7 +37,7 @@ export class FsBlobStore implements BlobStore {
   async put(key: string, source: Readable, opts: PutOptions = {}): Promise<PutResult> {
     const final = this.path(key);
     await mkdir(this.incoming, { recursive: true });
-    const tmp = join(this.incoming, `${randomUUID()}.part`);
+    const tmp = this.partial(key);
     const hash = createHash("sha256");
     let size = 0;
     const meter = new Transform({
@@ -76,6 +83,7 @@ export class FsBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     const path = this.path(key);
+    await rm(this.partial(key), { force: true });
     await rm(path, { force: true });
     // Tidy empty parent directories up to blobs/ (ignore "not empty").
     for (let dir = dirname(path); dir.startsWith(this.blobs + "/"); dir = dirname(dir)) {

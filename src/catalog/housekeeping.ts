@@ -21,8 +21,9 @@ export async function collectGarbage(s: Storage): Promise<number> {
   return keys.length;
 }
 
-// At start-up: uploads that were in flight when a process died are abandoned, their partial or
-// complete-but-uncommitted blobs deleted; then the garbage is collected.
+// Uploads that were in flight when a process died are abandoned and their partial or
+// complete-but-uncommitted blobs deleted; then the garbage is collected. With `serverIds`, only
+// those (dead) processes' uploads; without, all of them — only while no process is serving.
 export async function recoverInterruptedUploads(s: Storage, serverIds?: readonly string[]): Promise<{ uploads: number; partial: number; garbage: number }> {
   const pending = await qi.pendingUploads(s.db, serverIds);
   for (const p of pending) {
@@ -31,6 +32,6 @@ export async function recoverInterruptedUploads(s: Storage, serverIds?: readonly
       await qi.addGarbage(trx, [p.blob_key], new Date().toISOString());
     });
   }
-  const partial = await s.blobs.cleanupIncomplete();
+  const partial = serverIds ? 0 : await s.blobs.cleanupIncomplete();
   return { uploads: pending.length, partial, garbage: await collectGarbage(s) };
 }

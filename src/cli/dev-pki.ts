@@ -30,13 +30,12 @@ function openssl(args: string[], cwd: string): string {
   }
 }
 
-export function ensureDevPki(dataDir: string, port: number): DevPki {
+export function devPkiPaths(dataDir: string): DevPki {
   const dir = resolve(dataDir, "dev-pki");
   const ca = join(dir, "ca");
-  const caDir = join(dir, "certificates");
-  const p: DevPki = {
+  return {
     dir,
-    caDir,
+    caDir: join(dir, "certificates"),
     caCert: join(ca, "ca.pem"),
     hostCert: join(dir, "hostcert.pem"),
     hostKey: join(dir, "hostkey.pem"),
@@ -45,6 +44,12 @@ export function ensureDevPki(dataDir: string, port: number): DevPki {
     clientConfig: join(dir, "repoman.conf"),
     created: false,
   };
+}
+
+export function ensureDevPki(dataDir: string, port: number): DevPki {
+  const p = devPkiPaths(dataDir);
+  const { dir, caDir } = p;
+  const ca = join(dir, "ca");
   const cnf = join(ca, "openssl.cnf");
   if (!existsSync(join(dir, ".complete"))) {
     mkdirSync(ca, { recursive: true, mode: 0o700 });

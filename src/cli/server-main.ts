@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 // `repoman-server [serve] [options]`: reads the configuration, prepares the data directory,
 // database and (when no host certificate is given) a development PKI, then serves.
+import cluster from "node:cluster";
+import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { FsBlobStore } from "../blobs/fs-store.js";
 import { ConfigError, helpText, loadConfig, many, one, parseAdminLine, type RawConfig } from "../config.js";
-import { defaultDatabaseUrl, openDatabase } from "../db/connect.js";
+import { defaultDatabaseUrl, openDatabase, type MetadataDb } from "../db/connect.js";
+import { recoverInterruptedUploads } from "../catalog/housekeeping.js";
 import { ensureBootstrapAdmin, type BootstrapAdmin } from "../catalog/users.js";
-import { parseHostPort, startServer } from "../http/server.js";
+import { parseHostPort, startServer, type RunningServer } from "../http/server.js";
 import type { FrontEndHeaderStyle } from "../http/identity.js";
 import { defaultValidationOptions, type ValidationOptions } from "../x509/validate.js";
-import { ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
+import { devPkiPaths, ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
 
 const log = (line: Record<string, unknown>) => process.stdout.write(JSON.stringify(line) + "\n");
 
@@ -45,30 +48,38 @@ function defaultCaDir(devPki: DevPki | undefined): string | undefined {
   return devPki?.caDir;
 }
 
-async function serve(c: RawConfig): Promise<void> {
+interface Prepared {
+  dataDir: string;
+  devPki: DevPki | undefined;
+  hostCert: string;
+  hostKey: string;
+  caDir: string;
+}
+
+// Everything that writes to the data directory before serving; done once, by the primary process.
+function prepare(c: RawConfig, write: boolean): Prepared {
   const dataDir = resolve(one(c, "data-dir")!);
   const listen = parseHostPort(one(c, "listen")!, "listen");
-  const proxyListenText = one(c, "proxy-listen");
-  const httpListenText = one(c, "http-listen");
-  const trustedProxies = many(c, "trusted-proxy");
-  if (proxyListenText && trustedProxies.length === 0) throw new ConfigError("proxy-listen needs at least one --trusted-proxy");
-
   let hostCert = one(c, "host-cert");
   let hostKey = one(c, "host-key");
   if (!!hostCert !== !!hostKey) throw new ConfigError("give both --host-cert and --host-key, or neither for a development PKI");
   let devPki: DevPki | undefined;
   if (!hostCert) {
-    devPki = ensureDevPki(dataDir, listen.port);
+    devPki = write ? ensureDevPki(dataDir, listen.port) : devPkiPaths(dataDir);
     hostCert = devPki.hostCert;
     hostKey = devPki.hostKey;
   }
   const caDir = one(c, "ca-dir") ?? defaultCaDir(devPki);
   if (!caDir) throw new ConfigError("no trusted CAs: pass --ca-dir, set X509_CERT_DIR, or install /etc/grid-security/certificates");
+  return { dataDir, devPki, hostCert, hostKey: hostKey!, caDir };
+}
 
+const openDb = (c: RawConfig, dataDir: string) => openDatabase(one(c, "database") ?? defaultDatabaseUrl(dataDir), { poolSize: Number(one(c, "db-pool-size")) });
+const blobStore = (dataDir: string) => new FsBlobStore(join(dataDir, "images"));
+
+async function bootstrap(c: RawConfig, p: Prepared, db: MetadataDb): Promise<void> {
   const admins = bootstrapAdmins(c);
-  if (devPki) admins.push({ userName: "admin", email: "", dn: DEV_ADMIN_DN });
-
-  const db = await openDatabase(one(c, "database") ?? defaultDatabaseUrl(dataDir), { poolSize: Number(one(c, "db-pool-size")) });
+  if (p.devPki) admins.push({ userName: "admin", email: "", dn: DEV_ADMIN_DN });
   for (const a of admins) {
     try {
       if ((await ensureBootstrapAdmin(db.db, a)) === "created") log({ level: "info", msg: `created bootstrap admin '${a.userName}'`, dn: a.dn });
@@ -76,41 +87,54 @@ async function serve(c: RawConfig): Promise<void> {
       log({ level: "warn", msg: `bootstrap admin '${a.userName}' skipped: ${(e as Error).message}` });
     }
   }
+}
 
-  const server = await startServer({
-    listen,
-    proxyListen: proxyListenText ? parseHostPort(proxyListenText, "proxy-listen") : undefined,
-    hostCert,
-    hostKey: hostKey!,
-    caDir,
+async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: { serverId: string } | undefined): Promise<RunningServer> {
+  const trustedProxies = many(c, "trusted-proxy");
+  const proxyListen = one(c, "proxy-listen");
+  const httpListen = one(c, "http-listen");
+  if (proxyListen && trustedProxies.length === 0) throw new ConfigError("proxy-listen needs at least one --trusted-proxy");
+  return startServer({
+    listen: parseHostPort(one(c, "listen")!, "listen"),
+    proxyListen: proxyListen ? parseHostPort(proxyListen, "proxy-listen") : undefined,
+    httpListen: httpListen ? parseHostPort(httpListen, "http-listen") : undefined,
+    httpPublicUrl: one(c, "http-public-url"),
+    hostCert: p.hostCert,
+    hostKey: p.hostKey,
+    caDir: p.caDir,
     validation: validationOptions(c),
     trustedProxies,
     frontEndHeaders: one(c, "front-end-headers") as FrontEndHeaderStyle,
     publicUrl: one(c, "public-url"),
     db,
-    blobs: new FsBlobStore(join(dataDir, "images")),
-    httpListen: httpListenText ? parseHostPort(httpListenText, "http-listen") : undefined,
-    httpPublicUrl: one(c, "http-public-url"),
+    blobs: blobStore(p.dataDir),
+    recoverAtStart: !worker,
+    serverId: worker?.serverId,
     log,
   });
+}
 
-  const url = `https://${listen.host === "127.0.0.1" || listen.host === "0.0.0.0" ? "localhost" : listen.host}:${server.port}`;
+function announce(c: RawConfig, p: Prepared, port: number, workers: number): void {
+  const listen = parseHostPort(one(c, "listen")!, "listen");
+  const url = `https://${listen.host === "127.0.0.1" || listen.host === "0.0.0.0" ? "localhost" : listen.host}:${port}`;
   const say = (s: string) => process.stderr.write(s + "\n");
-  say(`Repoman is serving ${url} (data in ${dataDir}, trusted CAs from ${caDir})`);
-  if (server.httpPort !== undefined) say(`Public downloads over plain HTTP on ${httpListenText}`);
-  if (server.proxyPort !== undefined) say(`Front-end listener on ${proxyListenText} for ${trustedProxies.join(", ")}`);
-  if (devPki) {
-    say(`Development PKI in ${devPki.dir}; try:`);
-    say(`  curl --cacert ${devPki.caCert} --cert ${devPki.adminCredential} ${url}/api/whoami`);
-    if (caDir !== devPki.caDir) say(`  (the development CA is not trusted while --ca-dir is ${caDir}: pass --ca-dir ${devPki.caDir})`);
+  say(`Repoman is serving ${url} (data in ${p.dataDir}, trusted CAs from ${p.caDir}${workers > 1 ? `, ${workers} worker processes` : ""})`);
+  if (one(c, "http-listen")) say(`Public downloads over plain HTTP on ${one(c, "http-listen")}`);
+  if (one(c, "proxy-listen")) say(`Front-end listener on ${one(c, "proxy-listen")} for ${many(c, "trusted-proxy").join(", ")}`);
+  if (p.devPki) {
+    say(`Development PKI in ${p.devPki.dir}; try:`);
+    say(`  curl --cacert ${p.devPki.caCert} --cert ${p.devPki.adminCredential} ${url}/api/whoami`);
+    if (p.caDir !== p.devPki.caDir) say(`  (the development CA is not trusted while --ca-dir is ${p.caDir}: pass --ca-dir ${p.devPki.caDir})`);
   }
+}
 
+function onSignals(stop: (signal: string) => Promise<void>): void {
   let stopping = false;
-  const stop = (signal: string) => {
+  const handler = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log({ level: "info", msg: `${signal}: finishing requests in flight, then stopping` });
-    server.close().then(
+    stop(signal).then(
       () => process.exit(0),
       (e) => {
         log({ level: "error", msg: `shutdown failed: ${String(e)}` });
@@ -118,8 +142,68 @@ async function serve(c: RawConfig): Promise<void> {
       },
     );
   };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => handler("SIGTERM"));
+  process.on("SIGINT", () => handler("SIGINT"));
+}
+
+async function serve(c: RawConfig): Promise<void> {
+  const workers = Number(one(c, "workers"));
+  if (!Number.isInteger(workers) || workers < 1) throw new ConfigError("workers: expected a whole number of at least 1");
+
+  if (cluster.isWorker) {
+    const p = prepare(c, false);
+    const db = await openDb(c, p.dataDir);
+    const serverId = process.env.REPOMAN_SERVER_ID!;
+    const server = await startServing(c, p, db, { serverId });
+    process.send?.({ listening: server.port });
+    onSignals(() => server.close());
+    return;
+  }
+
+  const p = prepare(c, true);
+  const db = await openDb(c, p.dataDir);
+  await bootstrap(c, p, db);
+  if (workers === 1) {
+    const server = await startServing(c, p, db, undefined);
+    announce(c, p, server.port, 1);
+    onSignals(() => server.close());
+    return;
+  }
+
+  // The primary cleans up once, then N workers share the listening sockets (node:cluster). A worker
+  // that dies is replaced, and the uploads it had in flight are cleaned up on its behalf.
+  const storage = { db: db.db, blobs: blobStore(p.dataDir), serverId: "primary" };
+  const recovered = await recoverInterruptedUploads(storage);
+  if (recovered.uploads || recovered.partial || recovered.garbage) log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
+  let stopping = false;
+  let announced = false;
+  const fork = () => {
+    const serverId = randomUUID();
+    const w = cluster.fork({ REPOMAN_SERVER_ID: serverId });
+    w.on("message", (m: { listening?: number }) => {
+      if (m.listening !== undefined && !announced) {
+        announced = true;
+        announce(c, p, m.listening, workers);
+      }
+    });
+    w.on("exit", (code, signal) => {
+      if (stopping) return;
+      log({ level: "warn", msg: `worker ${w.process.pid} exited (${signal ?? code}); starting another` });
+      recoverInterruptedUploads(storage, [serverId]).then(
+        (r) => r.uploads && log({ level: "info", msg: "cleaned up the dead worker's uploads", ...r }),
+        (e) => log({ level: "error", msg: `cleanup after worker ${w.process.pid} failed: ${String(e)}` }),
+      );
+      fork();
+    });
+  };
+  for (let i = 0; i < workers; i++) fork();
+  onSignals(async () => {
+    stopping = true;
+    const exits = Object.values(cluster.workers ?? {}).map((w) => new Promise((r) => (w!.isDead() ? r(null) : w!.once("exit", r))));
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
+    await Promise.all(exits);
+    await db.close();
+  });
 }
 
 async function main(argv: string[]): Promise<number> {

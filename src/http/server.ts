@@ -36,6 +36,9 @@ export interface ServerOptions {
   publicUrl?: string | undefined;
   db: MetadataDb;
   blobs: BlobStore;
+  // False in cluster workers: the primary recovers before any worker serves.
+  recoverAtStart?: boolean | undefined;
+  serverId?: string | undefined;
   log: (line: Record<string, unknown>) => void;
 }
 
@@ -83,10 +86,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     minVersion: "TLSv1.2" as const,
   });
 
-  const storage: Storage = { db: opts.db.db, blobs: opts.blobs, serverId: randomUUID() };
-  // A single process owns the repository here, so whatever an earlier run left unfinished is dead.
-  const recovered = await recoverInterruptedUploads(storage);
-  if (recovered.uploads || recovered.partial || recovered.garbage) opts.log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
+  const storage: Storage = { db: opts.db.db, blobs: opts.blobs, serverId: opts.serverId ?? randomUUID() };
+  if (opts.recoverAtStart ?? true) {
+    // No other process serves this repository yet, so whatever an earlier run left unfinished is dead.
+    const recovered = await recoverInterruptedUploads(storage);
+    if (recovered.uploads || recovered.partial || recovered.garbage) opts.log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
+  }
 
   const frontEndSockets = new WeakSet<Socket>();
   const publicHttpSockets = new WeakSet<Socket>();

@@ -65,3 +65,29 @@ test("--help lists the options; bad options exit 2 with a message", () => {
   assert.match(onlyCert.stderr, /both --host-cert and --host-key/);
   rmSync(dir, { recursive: true, force: true });
 });
+
+test("--workers 2: two processes serve one repository; a worker killed with -9 is replaced", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "repoman-cli-"));
+  const s = await spawnServer(["--data-dir", dir, "--listen", "127.0.0.1:0", "--workers", "2"], { X509_CERT_DIR: "" });
+  const children = () => execFileSync("pgrep", ["-P", String(s.child.pid)], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+  const whoami = () => {
+    const hint = /^\s+(curl .*)$/m.exec(s.stderr())![1]!;
+    return JSON.parse(execFileSync("curl", ["-sS", "--fail-with-body", ...hint.split(/\s+/).slice(1)], { encoding: "utf8" }));
+  };
+  try {
+    assert.match(s.stderr(), /2 worker processes/);
+    for (let i = 0; i < 6; i++) assert.equal(whoami().user_name, "admin");
+    const before = children();
+    assert.equal(before.length, 2);
+    process.kill(Number(before[0]), "SIGKILL");
+    const until = Date.now() + 10_000;
+    while (!(children().length === 2 && !children().includes(before[0]!))) {
+      if (Date.now() > until) throw new Error("worker not replaced");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (let i = 0; i < 6; i++) assert.equal(whoami().user_name, "admin");
+  } finally {
+    assert.equal(await s.stop("SIGTERM"), 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

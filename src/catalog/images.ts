@@ -64,17 +64,30 @@ export interface ImageChanges extends ImageFields {
 const now = () => new Date().toISOString();
 const isExpired = (row: { expires: string | null }, at: string) => row.expires !== null && row.expires <= at;
 
+function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}
+
 // Everything policy and views need about a set of images, in a fixed number of queries.
 async function load(db: qu.Executor, rows: qi.ImageRow[]) {
   const ids = rows.map((r) => r.id);
   const [files, users, groups] = await Promise.all([qi.filesOf(db, ids), qi.userSharesOf(db, ids), qi.groupSharesOf(db, ids)]);
-  const ownerIds = [...new Set(rows.map((r) => r.owner_id))];
+  const filesBy = groupBy(files, (f) => f.image_id);
+  const usersBy = groupBy(users, (u) => u.image_id);
+  const groupsBy = groupBy(groups, (g) => g.image_id);
   const ownerGroups = new Map<string, string[]>();
-  for (const id of ownerIds) ownerGroups.set(id, (await qu.groupsOfUser(db, id)).map((g) => g.id));
+  for (const id of new Set(rows.map((r) => r.owner_id))) ownerGroups.set(id, (await qu.groupsOfUser(db, id)).map((g) => g.id));
   const at = now();
   return rows.map((row) => {
-    const u = users.filter((s) => s.image_id === row.id);
-    const g = groups.filter((s) => s.image_id === row.id);
+    const u = usersBy.get(row.id) ?? [];
+    const g = groupsBy.get(row.id) ?? [];
     const ref: ImageRef = {
       ownerId: row.owner_id,
       ownerGroupIds: ownerGroups.get(row.owner_id) ?? [],
@@ -100,8 +113,7 @@ async function load(db: qu.Executor, rows: qi.ImageRow[]) {
       created: row.created,
       modified: row.modified,
       uploaded: row.uploaded,
-      files: files
-        .filter((f) => f.image_id === row.id)
+      files: (filesBy.get(row.id) ?? [])
         .map((f) => ({ hypervisor: f.hypervisor, size: f.size, sha256: f.sha256, uploaded: f.uploaded }))
         .sort((a, b) => order.indexOf(a.hypervisor) - order.indexOf(b.hypervisor)),
       sharedWithUsers: u.map((s) => s.name),
@@ -130,7 +142,16 @@ export interface ListQuery extends Omit<qi.ImageFilter, "sharedWithUserId" | "sh
   sharingByUser?: string | undefined;
 }
 
-export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page): Promise<ImageView[]> {
+export interface ImageName {
+  ownerName: string;
+  name: string;
+}
+
+// The images the actor may see: their names only (what the original's lists return), which needs
+// nothing beyond the one listing query, or full views.
+export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page, detail: true): Promise<ImageView[]>;
+export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page, detail: false): Promise<ImageName[]>;
+export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page, detail: boolean): Promise<ImageName[] | ImageView[]> {
   const filter: qi.ImageFilter = { owner: query.owner, osArch: query.osArch, osType: query.osType, osVariant: query.osVariant, hypervisor: query.hypervisor, q: query.q };
   if (query.ownedByUser !== undefined) filter.ownedBy = (await requireUser(db, query.ownedByUser)).id;
   if (query.sharedWithUser !== undefined) filter.sharedWithUserId = (await requireUser(db, query.sharedWithUser)).id;
@@ -141,6 +162,7 @@ export async function listImages(db: Kysely<Database>, actor: Actor | null, quer
     filter.sharedWithGroupId = g.id;
   }
   const rows = await qi.listImages(db, imageScope(actor), filter, page, now());
+  if (!detail) return rows.map((r) => ({ ownerName: r.owner_name, name: r.name }));
   return (await load(db, rows)).map((l) => l.view);
 }
 

@@ -69,19 +69,16 @@ function fields(b: { description?: string | undefined; os_variant?: string | und
 export async function sendImageList(storage: Storage, req: FastifyRequest, reply: FastifyReply, which: ListWhich) {
   const q = listImagesQuery.parse(req.query);
   const [markerOwner, markerName] = q.marker?.split("/") ?? [];
-  const views = await images.listImages(
-    storage.db,
-    req.actor,
-    { owner: q.owner, osArch: q.os_arch, osType: q.os_type, osVariant: q.os_variant, hypervisor: q.hypervisor, q: q.q, ...which },
-    { limit: q.limit, after: markerOwner && markerName ? { owner: markerOwner, name: markerName } : undefined },
-  );
-  const last = views[views.length - 1];
-  if (q.limit !== undefined && views.length === q.limit && last) {
+  const query = { owner: q.owner, osArch: q.os_arch, osType: q.os_type, osVariant: q.os_variant, hypervisor: q.hypervisor, q: q.q, ...which };
+  const page = { limit: q.limit, after: markerOwner && markerName ? { owner: markerOwner, name: markerName } : undefined };
+  const found = q.detail ? await images.listImages(storage.db, req.actor, query, page, true) : await images.listImages(storage.db, req.actor, query, page, false);
+  const last = found[found.length - 1];
+  if (q.limit !== undefined && found.length === q.limit && last) {
     const next = new URL(req.url, "http://x");
     next.searchParams.set("marker", `${last.ownerName}/${last.name}`);
     reply.header("link", `<${req.urls.base}${next.pathname}${next.search}>; rel="next"`);
   }
-  return q.detail ? views.map((v) => imageJson(req.urls, v)) : views.map((v) => imageUrl(req.urls, v.ownerName, v.name));
+  return q.detail ? (found as images.ImageView[]).map((v) => imageJson(req.urls, v)) : found.map((v) => imageUrl(req.urls, v.ownerName, v.name));
 }
 
 type UI = { Params: { user: string; image: string } };

@@ -36,7 +36,7 @@ export const modifyUserBody = object({
 export async function showUser(storage: Storage, req: FastifyRequest, userName: string) {
   const actor = actorOf(req);
   const view = await users.getUser(storage.db, actor, userName);
-  const owned = await listImages(storage.db, actor, { ownedByUser: userName }, {});
+  const owned = await listImages(storage.db, actor, { ownedByUser: userName }, {}, false);
   return userJson(
     req.urls,
     view,

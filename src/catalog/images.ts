@@ -161,7 +161,7 @@ export async function listImages(db: Kysely<Database>, actor: Actor | null, quer
     if (!g) throw notFound(`group '${query.sharedWithGroup}' does not exist`);
     filter.sharedWithGroupId = g.id;
   }
-  const rows = await qi.listImages(db, imageScope(actor), filter, page, now());
+  const rows = await qi.listImages(db, imageScope(actor, filter.ownedBy), filter, page, now());
   if (!detail) return rows.map((r) => ({ ownerName: r.owner_name, name: r.name }));
   return (await load(db, rows)).map((l) => l.view);
 }

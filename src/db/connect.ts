@@ -1,5 +1,5 @@
 // Opens the metadata database named by a URL: SQLite (the embedded default) or PostgreSQL.
-import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from "kysely";
 import SqliteDatabase from "better-sqlite3";
 import pg from "pg";
 import { mkdirSync } from "node:fs";
@@ -8,6 +8,23 @@ import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrations.js";
 
 export type Dialect = "sqlite" | "postgres";
+
+// Every transaction here reads, then writes. Started DEFERRED, two processes (--workers) that
+// both read and then try to write get SQLITE_BUSY at once, with no wait; IMMEDIATE takes the
+// write lock up front, so the second simply waits (busy_timeout) for the first.
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+}
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly sqliteConfig: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(sqliteConfig);
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.sqliteConfig);
+  }
+}
 export interface MetadataDb {
   db: Kysely<Database>;
   dialect: Dialect;
@@ -16,6 +33,27 @@ export interface MetadataDb {
 
 export function defaultDatabaseUrl(dataDir: string): string {
   return `sqlite:${resolve(dataDir, "repoman.db")}`;
+}
+
+// better-sqlite3 compiles a statement on every prepare(), and Kysely prepares every query it runs:
+// on a request path of a few queries that compilation was the largest cost. Kysely runs each
+// statement to completion synchronously, so reusing one is safe.
+function withStatementCache(sqlite: SqliteDatabase.Database, max = 500) {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt) {
+        cache.delete(sql); // re-insert: Map order is recency order
+      } else {
+        stmt = sqlite.prepare(sql);
+        if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(sql, stmt);
+      return stmt;
+    },
+  };
 }
 
 // sqlite:/abs/path, sqlite:relative/path, sqlite::memory:, postgres://… / postgresql://…
@@ -30,7 +68,7 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
     dialect = "sqlite";
   } else if (/^postgres(ql)?:\/\//.test(url)) {
     // int8 columns (sizes, quotas) stay below 2^53, so numbers are safe and match SQLite's rows.

@@ -149,10 +149,11 @@ export interface ImageScope {
   ownerGroupIds: readonly string[];
 }
 
-export function imageScope(actor: Actor | null): ImageScope {
+// `ownerId`: the listing is limited to this owner's images (everything, when it is the actor).
+export function imageScope(actor: Actor | null, ownerId?: string): ImageScope {
   if (!actor) return { everything: false, userId: null, groupIds: [], ownerGroupIds: [] };
   return {
-    everything: actor.isAdmin,
+    everything: actor.isAdmin || ownerId === actor.userId,
     userId: actor.userId,
     groupIds: actor.groups.map((g) => g.id),
     ownerGroupIds: actor.groups.filter((g) => g.permissions.has("image_modify_group")).map((g) => g.id),

@@ -80,7 +80,9 @@ export function frontEndIdentity(socket: Socket, headers: IncomingHttpHeaders, p
   }
   const h = FRONT_END_HEADERS[policy.headers];
   const verify = headers[h.verify];
-  const dnText = headers[h.dn];
+  // Node reads header bytes as Latin-1; front ends send DNs as UTF-8 (Apache's RFC 2253 form).
+  const raw = headers[h.dn];
+  const dnText = typeof raw === "string" ? Buffer.from(raw, "latin1").toString("utf8") : raw;
   if (typeof dnText !== "string" || dnText === "") return { status: "anonymous", reason: "the front end sent no verified client certificate" };
   if (verify !== "SUCCESS") return { status: "anonymous", reason: `the front end did not verify the client certificate (${String(verify)})` };
   try {

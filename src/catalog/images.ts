@@ -152,7 +152,22 @@ export interface ImageName {
 export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page, detail: true): Promise<ImageView[]>;
 export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page, detail: false): Promise<ImageName[]>;
 export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page, detail: boolean): Promise<ImageName[] | ImageView[]> {
-  const filter: qi.ImageFilter = { owner: query.owner, osArch: query.osArch, osType: query.osType, osVariant: query.osVariant, hypervisor: query.hypervisor, q: query.q };
+  const filter: qi.ImageFilter = { owner: query.owner, osArch: query.osArch, osType: query.osType, osVariant: query.osVariant, hypervisor: query.hypervisor, q: query.q, public: query.public };
+  const key = page.sort?.key;
+  if (page.after && key !== undefined && key !== "owner" && key !== "name") {
+    // Continue after the marker image's sort key. One the caller may not see counts as missing,
+    // so markers cannot probe for names.
+    const { owner, name } = page.after;
+    let found: { value: string | number } | undefined;
+    try {
+      await visible(db, actor, owner, name);
+      found = await qi.sortValueOf(db, key, owner, name);
+    } catch (e) {
+      if (!(e instanceof RepomanError && e.kind === "not_found")) throw e;
+    }
+    if (!found) throw badRequest(`marker: image '${owner}/${name}' does not exist (any more); start again from the first page`);
+    page = { ...page, after: { owner, name, value: found.value } };
+  }
   if (query.ownedByUser !== undefined) filter.ownedBy = (await requireUser(db, query.ownedByUser)).id;
   if (query.sharedWithUser !== undefined) filter.sharedWithUserId = (await requireUser(db, query.sharedWithUser)).id;
   if (query.sharingByUser !== undefined) filter.sharedByOwnerId = (await requireUser(db, query.sharingByUser)).id;
@@ -337,21 +352,27 @@ export async function beginUpload(
 
 // Points the image at the new blob in one transaction; the blob it replaces becomes garbage.
 export async function commitUpload(s: Storage, ticket: UploadTicket, stored: { size: number; sha256: string }): Promise<ImageView> {
-  const view = await s.db.transaction().execute(async (trx) => {
-    await qi.removePendingUpload(trx, ticket.blobKey);
-    const row = await qi.findImageById(trx, ticket.imageId);
-    if (!row || !row.hypervisors.split(",").includes(ticket.hypervisor)) {
-      // Deleted or changed while the bytes were arriving: keep nothing.
-      await qi.addGarbage(trx, [ticket.blobKey], now());
-      throw conflict("the image was deleted or changed during the upload");
-    }
-    const previous = (await qi.filesOf(trx, [row.id])).find((f) => f.hypervisor === ticket.hypervisor);
-    if (previous) await qi.addGarbage(trx, [previous.blob_key], now());
-    const at = now();
-    await qi.putFile(trx, { image_id: row.id, hypervisor: ticket.hypervisor, blob_key: ticket.blobKey, size: stored.size, sha256: stored.sha256, uploaded: at });
-    await qi.updateImage(trx, row.id, { version: row.version + 1, uploaded: at, modified: at });
-    return (await load(trx, [(await qi.findImageById(trx, row.id))!]))[0]!.view;
-  }).finally(() => collectGarbage(s));
+  const view = await s.db
+    .transaction()
+    .execute(async (trx) => {
+      await qi.removePendingUpload(trx, ticket.blobKey);
+      const at = now();
+      // Updating the image row first takes its lock, so concurrent commits to one slot run one
+      // after the other on PostgreSQL (SQLite's IMMEDIATE transactions already do): each then
+      // sees the blob the previous one installed and retires it, and none is left orphaned.
+      const hypervisors = await qi.bumpVersion(trx, ticket.imageId, at);
+      if (hypervisors === undefined || !hypervisors.split(",").includes(ticket.hypervisor)) {
+        // Deleted or changed while the bytes were arriving: keep nothing.
+        await qi.addGarbage(trx, [ticket.blobKey], at);
+        return undefined;
+      }
+      const previous = (await qi.filesOf(trx, [ticket.imageId])).find((f) => f.hypervisor === ticket.hypervisor);
+      if (previous) await qi.addGarbage(trx, [previous.blob_key], at);
+      await qi.putFile(trx, { image_id: ticket.imageId, hypervisor: ticket.hypervisor, blob_key: ticket.blobKey, size: stored.size, sha256: stored.sha256, uploaded: at });
+      return (await load(trx, [(await qi.findImageById(trx, ticket.imageId))!]))[0]!.view;
+    })
+    .finally(() => collectGarbage(s));
+  if (!view) throw conflict("the image was deleted, or lost this hypervisor, during the upload; nothing was stored");
   return view;
 }
 

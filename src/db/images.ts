@@ -1,5 +1,5 @@
 // SQL for images, their files, shares and upload bookkeeping.
-import { sql, type ExpressionBuilder } from "kysely";
+import { sql, type ExpressionBuilder, type RawBuilder } from "kysely";
 import type { Database, ImageFilesTable, ImagesTable } from "./schema.js";
 import type { Executor } from "./users.js";
 import type { ImageScope } from "../policy/authorize.js";
@@ -21,6 +21,17 @@ export async function insertImage(db: Executor, row: ImagesTable): Promise<void>
 export async function updateImage(db: Executor, id: string, changes: Partial<Omit<ImagesTable, "id">>): Promise<void> {
   if (Object.keys(changes).length === 0) return;
   await db.updateTable("images").set(changes).where("id", "=", id).execute();
+}
+
+// A new version of the image's files: returns its hypervisor list, or undefined if it is gone.
+export async function bumpVersion(db: Executor, id: string, at: string): Promise<string | undefined> {
+  const row = await db
+    .updateTable("images")
+    .set((eb) => ({ version: eb("version", "+", 1), uploaded: at, modified: at }))
+    .where("id", "=", id)
+    .returning("hypervisors")
+    .executeTakeFirst();
+  return row?.hypervisors;
 }
 
 export async function deleteImage(db: Executor, id: string): Promise<void> {
@@ -92,11 +103,52 @@ export interface ImageFilter {
   sharedWithGroupId?: string | undefined;
   sharedByOwnerId?: string | undefined; // images of this owner shared with anyone
   ownedBy?: string | undefined; // owner user id
+  public?: boolean | undefined; // unauthenticated_access
+}
+
+// Orders a list can take. Every order ends in (owner, name), which is unique, so a page can
+// continue after the last image of the previous one (keyset pagination).
+export const SORT_KEYS = ["owner", "name", "size", "uploaded", "modified"] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+export interface Sort {
+  key: SortKey;
+  descending: boolean;
 }
 
 export interface Page {
   limit?: number | undefined;
-  after?: { owner: string; name: string } | undefined;
+  // The last image of the previous page; `value` is its sort key (sortValueOf) unless the key is owner or name.
+  after?: { owner: string; name: string; value?: string | number | undefined } | undefined;
+  sort?: Sort | undefined;
+}
+
+// The sort key as SQL over the list query's "images" and "users". size is the latest upload's
+// (as the image object reports it) and -1 without files; uploaded is '' when never.
+function sortExpression(key: SortKey): RawBuilder<string | number> {
+  switch (key) {
+    case "owner":
+      return sql<string>`users.user_name`;
+    case "name":
+      return sql<string>`images.name`;
+    case "modified":
+      return sql<string>`images.modified`;
+    case "uploaded":
+      return sql<string>`coalesce(images.uploaded, '')`;
+    case "size":
+      return sql<number>`coalesce((select f.size from image_files f where f.image_id = images.id order by f.uploaded desc, f.hypervisor limit 1), -1)`;
+  }
+}
+
+/** The sort key of one image, to continue a list after it; undefined when there is no such image. */
+export async function sortValueOf(db: Executor, key: SortKey, owner: string, name: string): Promise<{ value: string | number } | undefined> {
+  const row = await db
+    .selectFrom("images")
+    .innerJoin("users", "users.id", "images.owner_id")
+    .select(sortExpression(key).as("k"))
+    .where("users.user_name", "=", owner)
+    .where("images.name", "=", name)
+    .executeTakeFirst();
+  return row ? { value: row.k } : undefined;
 }
 
 export async function listImages(db: Executor, scope: ImageScope, f: ImageFilter, page: Page, now: string): Promise<ImageRow[]> {
@@ -198,11 +250,26 @@ export async function listImages(db: Executor, scope: ImageScope, f: ImageFilter
         ]),
       );
   }
+  if (f.public !== undefined) query = query.where("images.unauthenticated_access", "=", f.public ? 1 : 0);
+  const sort = page.sort ?? { key: "owner", descending: false };
+  const key = sortExpression(sort.key);
   if (page.after) {
     const { owner, name } = page.after;
-    query = query.where((eb) => eb.or([eb("users.user_name", ">", owner), eb.and([eb("users.user_name", "=", owner), eb("images.name", ">", name)])]));
+    const value = sort.key === "owner" ? owner : sort.key === "name" ? name : (page.after.value ?? "");
+    query = query.where((eb) => {
+      // Ties on the key continue in ascending (owner, name) order.
+      const tie =
+        sort.key === "owner"
+          ? eb("images.name", ">", name)
+          : sort.key === "name"
+            ? eb("users.user_name", ">", owner)
+            : eb.or([eb("users.user_name", ">", owner), eb.and([eb("users.user_name", "=", owner), eb("images.name", ">", name)])]);
+      return eb.or([eb(key, sort.descending ? "<" : ">", value), eb.and([eb(key, "=", value), tie])]);
+    });
   }
-  query = query.orderBy("users.user_name").orderBy("images.name");
+  query = query.orderBy(key, sort.descending ? "desc" : "asc");
+  if (sort.key !== "owner") query = query.orderBy("users.user_name");
+  if (sort.key !== "name") query = query.orderBy("images.name");
   if (page.limit !== undefined) query = query.limit(page.limit);
   return (await query.execute()) as ImageRow[];
 }

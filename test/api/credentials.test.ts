@@ -63,14 +63,14 @@ test("no TLS session is resumed, so a second connection is validated afresh with
   first.on("session", (s) => (session = s));
   await once(first, "secureConnect");
   first.resume();
-  first.end("GET /api/whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  first.write("GET /api/whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   await once(first, "close");
   const second = connect(session);
   await once(second, "secureConnect");
   assert.equal(second.isSessionReused(), false);
   let body = "";
   second.on("data", (d) => (body += d));
-  second.end("GET /api/whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  second.write("GET /api/whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   await once(second, "close");
   assert.match(body, /^HTTP\/1.1 200/);
   assert.match(body, /"client_dn":"\/C=CA\/O=Grid\/OU=test\/CN=Alice Example"/);

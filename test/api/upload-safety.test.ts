@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixturePki } from "../support/pki.js";
-import { ADMIN_DN, trustedCaBundle } from "../support/server.js";
+import { ADMIN_DN, testDatabaseUrl, trustedCaBundle } from "../support/server.js";
 import { client, type Credential } from "../support/http.js";
 import { spawnServer, type ServerProcess } from "../support/process.js";
 
@@ -19,8 +19,10 @@ let server: ServerProcess;
 let admin: Credential, alice: Credential;
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
+let databaseUrl: string;
 async function start() {
   server = await spawnServer([
+    "--database", databaseUrl,
     "--data-dir", dataDir, "--listen", "127.0.0.1:0",
     "--host-cert", join(pki, "host/hostcert.pem"), "--host-key", join(pki, "host/hostkey.pem"),
     "--ca-dir", join(pki, "certificates"), "--admin", `admin,admin@example.org,${ADMIN_DN}`,
@@ -83,6 +85,7 @@ const original = randomBytes(1024 * 1024);
 before(async () => {
   pki = await fixturePki();
   dataDir = mkdtempSync(join(tmpdir(), "repoman-safety-"));
+  databaseUrl = await testDatabaseUrl(dataDir);
   admin = { cert: join(pki, "users/admin/usercert.pem"), key: join(pki, "users/admin/userkey.pem") };
   alice = { cert: join(pki, "users/alice/usercert.pem"), key: join(pki, "users/alice/userkey.pem") };
   await start();

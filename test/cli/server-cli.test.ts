@@ -13,8 +13,7 @@ test("with no options it makes a development PKI and serves; the printed curl co
   const env = { X509_CERT_DIR: "" };
   const s = await spawnServer(["--data-dir", join(dir, "data"), "--listen", "127.0.0.1:0"], env);
   try {
-    const hint = /^\s+(curl .*)$/m.exec(s.stderr())?.[1];
-    assert.ok(hint, s.stderr());
+    const hint = (await s.waitForStderr(/^\s+(curl .*)$/m))[1];
     const args = hint!.split(/\s+/).slice(1).map((a) => a.replace(/:0\//, `:${s.port}/`));
     const out = execFileSync("curl", ["-sS", "--fail-with-body", ...args], { encoding: "utf8" });
     const who = JSON.parse(out);
@@ -70,8 +69,8 @@ test("--workers 2: two processes serve one repository; a worker killed with -9 i
   const dir = mkdtempSync(join(tmpdir(), "repoman-cli-"));
   const s = await spawnServer(["--data-dir", dir, "--listen", "127.0.0.1:0", "--workers", "2"], { X509_CERT_DIR: "" });
   const children = () => execFileSync("pgrep", ["-P", String(s.child.pid)], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+  const hint = (await s.waitForStderr(/^\s+(curl .*)$/m))[1]!;
   const whoami = () => {
-    const hint = /^\s+(curl .*)$/m.exec(s.stderr())![1]!;
     return JSON.parse(execFileSync("curl", ["-sS", "--fail-with-body", ...hint.split(/\s+/).slice(1)], { encoding: "utf8" }));
   };
   try {

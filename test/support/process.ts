@@ -9,7 +9,10 @@ export interface ServerProcess {
   port: number;
   stderr: () => string;
   stdout: () => string;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  // Resolves with the exit code, or the name of the signal that ended the process.
+  stop(signal?: NodeJS.Signals): Promise<number | string | null>;
+  // Waits until standard error has printed something matching `pattern`.
+  waitForStderr(pattern: RegExp, ms?: number): Promise<RegExpExecArray>;
 }
 
 export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
@@ -18,7 +21,7 @@ export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   let err = "";
   child.stdout!.on("data", (c) => (out += c));
   child.stderr!.on("data", (c) => (err += c));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  const exited = new Promise<number | string | null>((r) => child.on("exit", (code, signal) => r(code ?? signal)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${err}`)), 20_000);
     const onData = () => {
@@ -31,6 +34,15 @@ export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promis
         port: Number(m[1]),
         stderr: () => err,
         stdout: () => out,
+        async waitForStderr(pattern, ms = 10_000) {
+          const until = Date.now() + ms;
+          for (;;) {
+            const m = pattern.exec(err);
+            if (m) return m;
+            if (Date.now() > until) throw new Error(`server never printed ${pattern}:\n${err}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        },
         async stop(signal = "SIGTERM") {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           return exited;

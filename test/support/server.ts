@@ -9,6 +9,7 @@ import { startServer, type RunningServer } from "../../src/http/server.js";
 import { defaultValidationOptions, type ValidationOptions } from "../../src/x509/validate.js";
 import { client, type Credential } from "./http.js";
 import { FsBlobStore } from "../../src/blobs/fs-store.js";
+import { freshDatabase } from "./postgres.js";
 import type { FrontEndHeaderStyle } from "../../src/http/identity.js";
 
 export const ADMIN_DN = "/C=CA/O=Grid/OU=test/CN=Repo Admin";
@@ -27,6 +28,13 @@ export interface TestServer {
 // The fixture's trusted CAs in one PEM file, for clients verifying the server.
 export const trustedCaBundle = (pki: string) => join(pki, "ca-bundle.pem");
 
+// SQLite in the data directory, or a fresh PostgreSQL database when the suite runs against
+// PostgreSQL (test/run.mjs sets REPOMAN_TEST_POSTGRES_URL for its second pass).
+export async function testDatabaseUrl(dataDir: string): Promise<string> {
+  const pg = process.env.REPOMAN_TEST_POSTGRES_URL;
+  return pg ? freshDatabase(pg) : `sqlite:${join(dataDir, "repoman.db")}`;
+}
+
 export async function startTestServer(
   pki: string,
   opts: {
@@ -39,7 +47,7 @@ export async function startTestServer(
   } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "repoman-test-"));
-  const db = await openDatabase(`sqlite:${join(dataDir, "repoman.db")}`);
+  const db = await openDatabase(await testDatabaseUrl(dataDir));
   await ensureBootstrapAdmin(db.db, { userName: "admin", email: "admin@example.org", dn: ADMIN_DN });
   const logs: Record<string, unknown>[] = [];
   const server = await startServer({

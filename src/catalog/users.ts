@@ -62,6 +62,14 @@ export async function listUserNames(db: Kysely<Database>, actor: Actor): Promise
   return (await q.listUsers(db)).map((u) => u.user_name);
 }
 
+// Every user as the actor may see them (email and quota only where allowed), for admin pages.
+export async function listUserViews(db: Kysely<Database>, actor: Actor): Promise<UserView[]> {
+  authorizeOrThrow(actor, { do: "user.list" });
+  const views: UserView[] = [];
+  for (const user of await q.listUsers(db)) views.push(await view(db, actor, user));
+  return views;
+}
+
 export async function getUser(db: Kysely<Database>, actor: Actor, userName: string): Promise<UserView> {
   const user = await requireUser(db, userName);
   authorizeOrThrow(actor, { do: "user.read", target: { userId: user.id } });

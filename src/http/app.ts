@@ -16,6 +16,7 @@ import { userRoutes } from "./routes/users.js";
 import { groupRoutes } from "./routes/groups.js";
 import { imageRoutes } from "./routes/images.js";
 import { rawRoutes } from "./routes/raw.js";
+import { webRoutes } from "./routes/web.js";
 import { collectRouteDocs, type RouteDoc } from "./openapi.js";
 
 declare module "fastify" {
@@ -142,6 +143,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   await app.register(groupRoutes, { db: storage.db });
   await app.register(imageRoutes, { storage });
   await app.register(rawRoutes, { storage });
+  await app.register(webRoutes, {});
   return app;
 }
 

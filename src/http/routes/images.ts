@@ -10,6 +10,7 @@ import { actorOf } from "../app.js";
 import { imageJson } from "../representations.js";
 import { boolean, integer, list, object, oneOf, optional, string, timestamp } from "../schema.js";
 import { imageUrl } from "../urls.js";
+import { SORT_KEYS, type SortKey } from "../../db/images.js";
 
 const imageName = () => string({ pattern: IMAGE_NAME, patternHelp: "1-128 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'" });
 const osField = () => optional(string({ pattern: OS_FIELD, patternHelp: "up to 64 letters, digits, spaces and . _ + -" }));
@@ -37,6 +38,8 @@ export const modifyImageBody = object({
   ...metadata,
 });
 
+const SORTS = SORT_KEYS.flatMap((k) => [k, `-${k}`] as const);
+
 export const listImagesQuery = object({
   owner: optional(string({ pattern: USER_NAME })),
   os_arch: optional(string({ max: 64 })),
@@ -46,6 +49,8 @@ export const listImagesQuery = object({
   q: optional(string({ max: 256, description: "substring of the name or description" })),
   limit: optional(integer({ min: 1, max: 1000 })),
   marker: optional(string({ pattern: /^[A-Za-z0-9_-]{1,64}\/[A-Za-z0-9._-]{1,128}$/, description: "owner/name of the last image of the previous page" })),
+  unauthenticated_access: optional(boolean("only public (true) or only non-public (false) images")),
+  sort: optional(oneOf(SORTS, "owner (the default, then name), name, size (of the latest upload), uploaded (latest upload), modified; a leading '-' sorts descending")),
   detail: optional(boolean("image objects instead of URLs")),
   timestamps: optional(oneOf(["ctime", "iso"] as const)),
 });
@@ -69,8 +74,12 @@ function fields(b: { description?: string | undefined; os_variant?: string | und
 export async function sendImageList(storage: Storage, req: FastifyRequest, reply: FastifyReply, which: ListWhich) {
   const q = listImagesQuery.parse(req.query);
   const [markerOwner, markerName] = q.marker?.split("/") ?? [];
-  const query = { owner: q.owner, osArch: q.os_arch, osType: q.os_type, osVariant: q.os_variant, hypervisor: q.hypervisor, q: q.q, ...which };
-  const page = { limit: q.limit, after: markerOwner && markerName ? { owner: markerOwner, name: markerName } : undefined };
+  const query = { owner: q.owner, osArch: q.os_arch, osType: q.os_type, osVariant: q.os_variant, hypervisor: q.hypervisor, q: q.q, public: q.unauthenticated_access, ...which };
+  const page = {
+    limit: q.limit,
+    after: markerOwner && markerName ? { owner: markerOwner, name: markerName } : undefined,
+    sort: q.sort ? { key: q.sort.replace(/^-/, "") as SortKey, descending: q.sort.startsWith("-") } : undefined,
+  };
   const found = q.detail ? await images.listImages(storage.db, req.actor, query, page, true) : await images.listImages(storage.db, req.actor, query, page, false);
   const last = found[found.length - 1];
   if (q.limit !== undefined && found.length === q.limit && last) {

@@ -32,6 +32,8 @@ export const modifyUserBody = object({
   quota: optional(integer({ min: 0, description: "storage quota in bytes, 0 = unlimited; admins only" })),
 });
 
+export const listUsersQuery = object({ detail: optional(boolean("user objects (without their image lists) instead of URLs")) });
+
 // The user object lists the images they own that the caller may see.
 export async function showUser(storage: Storage, req: FastifyRequest, userName: string) {
   const actor = actorOf(req);
@@ -46,7 +48,15 @@ export async function showUser(storage: Storage, req: FastifyRequest, userName: 
 
 export const userRoutes: FastifyPluginAsync<{ storage: Storage }> = async (app, { storage }) => {
   const db = storage.db;
-  app.get("/api/users", { config: { doc: { summary: "URLs of all users" } } }, async (req) => (await users.listUserNames(db, actorOf(req))).map((n) => userUrl(req.urls, n)));
+  app.get("/api/users", { config: { doc: { summary: "URLs of all users, or user objects (without image lists) with detail=true", query: listUsersQuery } } }, async (req) => {
+    // Only `detail` is read; other parameters are ignored, as they always were here.
+    const { detail } = listUsersQuery.parse({ detail: (req.query as Record<string, unknown> | undefined)?.detail });
+    if (!detail) return (await users.listUserNames(db, actorOf(req))).map((n) => userUrl(req.urls, n));
+    return (await users.listUserViews(db, actorOf(req))).map((v) => {
+      const { images: _images, ...rest } = userJson(req.urls, v);
+      return rest;
+    });
+  });
 
   app.post("/api/users", { config: { doc: { summary: "Create a user (user_create)", body: createUserBody }, precheck: (req) => authorizeOrThrow(actorOf(req), { do: "user.create", fields: [] }) } }, async (req, reply) => {
     const actor = actorOf(req);

@@ -1,0 +1,360 @@
+// Every `repoman` subcommand in one table: argument parsing, `help`, the bash completion and the
+// man page are all made from it. Names, aliases and options are the original client's (reference
+// §5.4); additions are marked "new" in their help.
+import { HYPERVISORS, OS_ARCHES } from "../../catalog/names.js";
+
+// What the shell may offer when completing a value.
+export type Completion = "file" | "directory" | "hypervisor" | "permission" | "command";
+
+export interface OptionDef {
+  short?: string; // one letter
+  long: string; // without the dashes; also the key in ParsedArgs.options
+  help: string;
+  metavar?: string; // absent: a flag
+  choices?: readonly string[];
+  integer?: boolean;
+  complete?: Completion;
+}
+
+export interface ArgDef {
+  name: string;
+  help: string;
+  arity: "one" | "optional" | "many";
+  complete?: Completion;
+}
+
+export type Section = "Miscellaneous" | "Images" | "Users" | "Groups";
+
+export interface CommandDef {
+  name: string;
+  alias?: string;
+  section: Section;
+  summary: string;
+  description?: string;
+  args: ArgDef[];
+  options: OptionDef[];
+  // Options (long names) and arguments (names) that may not be given together.
+  exclusive?: string[][];
+  // Adds --json: machine-readable output for scripts.
+  json?: boolean;
+}
+
+export const PERMISSIONS = [
+  "user_create",
+  "user_modify",
+  "user_delete",
+  "user_modify_self",
+  "group_create",
+  "group_modify",
+  "group_delete",
+  "group_modify_membership",
+  "group_modify_permissions",
+  "image_create",
+  "image_modify",
+  "image_delete",
+  "image_modify_group",
+  "image_delete_group",
+] as const;
+
+export const GLOBAL_OPTIONS: OptionDef[] = [
+  { short: "r", long: "repository", metavar: "HOST", help: "Repoman server to use, as HOST or HOST:PORT; overrides [Repository] repository, and no configuration file is needed." },
+  { short: "p", long: "port", metavar: "PORT", integer: true, help: "HTTPS port of the server; overrides [Repository] port (default 443)." },
+  { short: "P", long: "proxy", metavar: "PROXYFILE", complete: "file", help: "Grid proxy to log in with (certificate and key in one file); overrides [User] proxy_cert and $X509_USER_PROXY." },
+  { long: "insecure", help: "Do not verify the server's certificate (new; not recommended)." },
+  { long: "debug", help: "Print what the client does, to standard error." },
+];
+
+const owner = (what: string): OptionDef => ({ short: "o", long: "owner", metavar: "USER", help: `The user who owns the image, for ${what} of images owned by someone else.` });
+const force = (what: string): OptionDef => ({ short: "f", long: "force", help: `Do not ask for confirmation before ${what}.` });
+const access: OptionDef = { short: "a", long: "unauthenticated_access", metavar: "{true,false}", choices: ["true", "false"], help: "Whether anyone may download the image without a certificate." };
+const description: OptionDef = { short: "d", long: "description", metavar: "DESCRIPTION", help: "Description of the image." };
+const osArch: OptionDef = { long: "os_arch", metavar: "ARCH", choices: OS_ARCHES, help: `Operating system architecture: ${OS_ARCHES.join(", ")}.` };
+const osType: OptionDef = { long: "os_type", metavar: "TYPE", help: "Operating system type, e.g. linux." };
+const osVariant: OptionDef = { long: "os_variant", metavar: "VARIANT", help: "Operating system variant, e.g. sl6." };
+const image: ArgDef = { name: "image", help: "The name of the image.", arity: "one" };
+const user: ArgDef = { name: "user", help: "The user name.", arity: "one" };
+const group: ArgDef = { name: "group", help: "The group name.", arity: "one" };
+
+const shareCommand = (name: string, alias: string, on: boolean, kind: "user" | "group"): CommandDef => ({
+  name,
+  alias,
+  section: "Images",
+  summary: `${on ? "Share" : "Stop sharing"} an image with ${kind}s.`,
+  args: [image, { name: `${kind}s`, help: `Comma-separated list of ${kind} names.`, arity: "one" }],
+  options: [owner(`${on ? "sharing" : "unsharing"}`)],
+});
+
+export const COMMANDS: CommandDef[] = [
+  { name: "help", section: "Miscellaneous", summary: "Show help for repoman or one of its subcommands.", args: [{ name: "subcommand", help: "The subcommand to describe.", arity: "optional", complete: "command" }], options: [] },
+  { name: "version", section: "Miscellaneous", summary: "Print the client's version.", args: [], options: [] },
+  { name: "whoami", section: "Miscellaneous", summary: "Print the user name the server knows you by.", args: [], options: [], json: true },
+  { name: "about", section: "Miscellaneous", summary: "Show the client's configuration: server, credential, snapshot settings and logging.", args: [], options: [] },
+  {
+    name: "make-config",
+    alias: "mc",
+    section: "Miscellaneous",
+    summary: "Write a configuration file template to ~/.repoman/repoman.conf.",
+    description: "Every key is commented out at its default. An existing file is kept as repoman.conf.bak.",
+    args: [],
+    options: [{ long: "stdout", help: "Print the template instead of writing it." }],
+  },
+  {
+    name: "completion",
+    section: "Miscellaneous",
+    summary: "Print the bash completion script (new): eval \"$(repoman completion)\".",
+    args: [],
+    options: [],
+  },
+
+  {
+    name: "create-image",
+    alias: "ci",
+    section: "Images",
+    summary: "Create a new image slot on the server (its files are uploaded with put-image).",
+    args: [image],
+    options: [
+      access,
+      description,
+      { short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help: `Comma-separated hypervisors the image runs on (${HYPERVISORS.join(", ")}); default xen.` },
+      { short: "o", long: "owner", metavar: "USER", help: "Create the image in another user's namespace (admins)." },
+      osArch,
+      osType,
+      osVariant,
+    ],
+  },
+  {
+    name: "modify-image",
+    alias: "mi",
+    section: "Images",
+    summary: "Change an image's metadata, name or owner.",
+    args: [image],
+    options: [
+      access,
+      description,
+      { short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help: "Comma-separated hypervisors; a hypervisor left out loses its file." },
+      { short: "n", long: "new_name", metavar: "NAME", help: "Rename the image." },
+      { short: "N", long: "new_owner", metavar: "USER", help: "Give the image to another user." },
+      owner("changes"),
+      osArch,
+      osType,
+      osVariant,
+    ],
+  },
+  {
+    name: "list-images",
+    alias: "li",
+    section: "Images",
+    summary: "List your images, or describe one.",
+    description: "Without arguments: your images. With an image name: all its metadata.",
+    args: [{ name: "image", help: "Describe this image.", arity: "optional" }],
+    options: [
+      { short: "a", long: "all", help: "Your images and those shared with you." },
+      { short: "g", long: "group", metavar: "GROUP", help: "Images shared with GROUP (you must be a member)." },
+      { short: "u", long: "user", metavar: "USER", help: "Images you share with USER and USER shares with you." },
+      { short: "o", long: "owner", metavar: "USER", help: "The owner of the image to describe; without an image, list USER's images." },
+      { short: "s", long: "short", help: "Only owner/name, one per line." },
+      { short: "U", long: "urls", help: "The download URLs of each image." },
+    ],
+    exclusive: [
+      ["short", "urls"],
+      ["all", "group", "user", "image"],
+    ],
+    json: true,
+  },
+  {
+    name: "put-image",
+    alias: "pi",
+    section: "Images",
+    summary: "Upload an image file into an image slot.",
+    description: "The upload streams, shows progress on a terminal, and is checked against the server's SHA-256 of what it stored.",
+    args: [
+      { name: "file", help: "The local image file.", arity: "one", complete: "file" },
+      image,
+    ],
+    options: [force("overwriting the image's existing file"), { short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help: "Hypervisor of this file; needed when the image has several." }, owner("uploads")],
+  },
+  {
+    name: "get-image",
+    alias: "gi",
+    section: "Images",
+    summary: "Download an image file (new).",
+    description: "An interrupted download is resumed by running the same command again; the file is checked against the server's SHA-256 before it gets its name.",
+    args: [image],
+    options: [
+      { short: "p", long: "path", metavar: "PATH", complete: "file", help: "Where to save the file (default: the image name, in the current directory)." },
+      { short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help: "Which hypervisor's file; needed when the image has several." },
+      owner("downloads"),
+      force("replacing an existing file at PATH"),
+    ],
+  },
+  {
+    name: "remove-image",
+    alias: "ri",
+    section: "Images",
+    summary: "Delete an image and its files.",
+    args: [image],
+    options: [force("deleting"), owner("deleting")],
+  },
+  {
+    name: "save-image",
+    alias: "si",
+    section: "Images",
+    summary: "Snapshot this system (or a directory) into an image and upload it.",
+    description:
+      "Copies the source with rsync into a staging directory (kept between runs), builds an ext filesystem from it with mke2fs -d, partitioned and with a boot loader when the source is bootable and grub-install is available, and uploads it once per hypervisor. [ThisImage] system_excludes and user_excludes are left out, relative to the source.",
+    args: [image],
+    options: [
+      access,
+      { long: "clean", help: "Start from an empty staging directory." },
+      description,
+      force("overwriting an existing image"),
+      { long: "gzip", help: "Upload the image gzip-compressed (compressed while uploading; the name gets .gz)." },
+      { short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help: "Comma-separated hypervisors (new; default: detected from the running system and /boot/grub/grub.conf-<hypervisor>)." },
+      owner("saving into an image owned by someone else"),
+      osArch,
+      osType,
+      osVariant,
+      { long: "resize", metavar: "SIZE", integer: true, help: "Size of the image file in MB (default: the size of the root filesystem for /, the used space plus room to grow for --source)." },
+      { long: "source", metavar: "DIR", complete: "directory", help: "Snapshot this directory instead of the running system / (new)." },
+      { long: "verbose", help: "Show what rsync and mke2fs do." },
+    ],
+  },
+  shareCommand("share-image-with-groups", "sig", true, "group"),
+  shareCommand("share-image-with-users", "siu", true, "user"),
+  shareCommand("unshare-image-with-groups", "uig", false, "group"),
+  shareCommand("unshare-image-with-users", "uiu", false, "user"),
+
+  {
+    name: "create-user",
+    alias: "cu",
+    section: "Users",
+    summary: "Register a new user.",
+    args: [user, { name: "client_dn", help: "The DN of the user's certificate, e.g. '/C=CA/O=Grid/CN=Jane Doe'.", arity: "one" }],
+    options: [
+      { short: "e", long: "email", metavar: "EMAIL", help: "The user's email address." },
+      { short: "f", long: "full_name", metavar: "FULL_NAME", help: "The user's full name." },
+    ],
+  },
+  {
+    name: "list-users",
+    alias: "lu",
+    section: "Users",
+    summary: "List users, or describe one.",
+    args: [{ name: "user", help: "Describe this user.", arity: "optional" }],
+    options: [
+      { short: "g", long: "group", metavar: "GROUP", help: "Only the members of GROUP." },
+      { short: "s", long: "short", help: "Only user names." },
+    ],
+    exclusive: [["group", "user"]],
+    json: true,
+  },
+  {
+    name: "modify-user",
+    alias: "mu",
+    section: "Users",
+    summary: "Change a user's certificate DN, email or full name.",
+    args: [user],
+    options: [
+      { short: "c", long: "client_dn", metavar: "DN", help: "The DN of the user's new certificate." },
+      { short: "e", long: "email", metavar: "EMAIL", help: "New email address." },
+      { short: "f", long: "full_name", metavar: "FULL_NAME", help: "New full name." },
+      { short: "n", long: "new_name", metavar: "NAME", help: "Not supported: users cannot be renamed." },
+    ],
+  },
+  {
+    name: "remove-user",
+    alias: "ru",
+    section: "Users",
+    summary: "Delete a user and all their images.",
+    args: [user],
+    options: [force("deleting")],
+  },
+
+  {
+    name: "create-group",
+    alias: "cg",
+    section: "Groups",
+    summary: "Create a group, with permissions and members.",
+    args: [group],
+    options: [
+      { short: "p", long: "permissions", metavar: "PERMISSIONS", complete: "permission", help: `Comma-separated permissions: ${PERMISSIONS.join(", ")}.` },
+      { short: "u", long: "users", metavar: "USERS", help: "Comma-separated user names." },
+    ],
+  },
+  {
+    name: "list-groups",
+    alias: "lg",
+    section: "Groups",
+    summary: "List your groups, or describe one.",
+    args: [{ name: "group", help: "Describe this group.", arity: "optional" }],
+    options: [
+      { short: "a", long: "all", help: "All groups." },
+      { short: "u", long: "user", metavar: "USER", help: "The groups USER belongs to." },
+      { short: "s", long: "short", help: "Only group names." },
+    ],
+    exclusive: [["all", "user", "group"]],
+    json: true,
+  },
+  {
+    name: "modify-group",
+    alias: "mg",
+    section: "Groups",
+    summary: "Rename a group, or set its permissions or members.",
+    description: "-p and -u replace the group's permissions or members with exactly the given lists.",
+    args: [group],
+    options: [
+      { short: "n", long: "new_name", metavar: "NAME", help: "Rename the group." },
+      { short: "p", long: "permissions", metavar: "PERMISSIONS", complete: "permission", help: "Comma-separated permissions the group should have." },
+      { short: "u", long: "users", metavar: "USERS", help: "Comma-separated user names the group should have." },
+    ],
+  },
+  {
+    name: "remove-group",
+    alias: "rg",
+    section: "Groups",
+    summary: "Delete a group.",
+    args: [group],
+    options: [force("deleting")],
+  },
+  {
+    name: "add-users-to-group",
+    alias: "aug",
+    section: "Groups",
+    summary: "Add users to a group.",
+    args: [group, { name: "users", help: "User names, separated by spaces.", arity: "many" }],
+    options: [],
+  },
+  {
+    name: "remove-users-from-group",
+    alias: "rug",
+    section: "Groups",
+    summary: "Remove users from a group.",
+    args: [group, { name: "users", help: "User names, separated by spaces.", arity: "many" }],
+    options: [],
+  },
+  {
+    name: "add-permissions-to-group",
+    alias: "apg",
+    section: "Groups",
+    summary: "Grant permissions to a group.",
+    args: [group, { name: "permissions", help: "Comma-separated permissions.", arity: "one", complete: "permission" }],
+    options: [],
+  },
+  {
+    name: "remove-permissions-from-group",
+    alias: "rpg",
+    section: "Groups",
+    summary: "Revoke permissions from a group.",
+    args: [group, { name: "permissions", help: "Comma-separated permissions.", arity: "one", complete: "permission" }],
+    options: [],
+  },
+];
+
+export const findCommand = (name: string): CommandDef | undefined => COMMANDS.find((c) => c.name === name || c.alias === name);
+
+// Every subcommand takes --help; list and describe commands take --json.
+export function optionsOf(c: CommandDef): OptionDef[] {
+  const extra: OptionDef[] = [{ long: "help", help: "Show this help." }];
+  if (c.json) extra.unshift({ long: "json", help: "Print JSON instead of text (new), for scripts." });
+  return [...c.options, ...extra];
+}

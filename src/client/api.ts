@@ -1,0 +1,114 @@
+// The Repoman REST API, typed: one method per operation the command-line client performs.
+// Image objects are asked for with ISO timestamps (?timestamps=iso) so they convert exactly.
+import type { Connection } from "./connection.js";
+
+export interface UserJson {
+  user_name: string;
+  full_name: string | null;
+  email: string | null;
+  client_dn: string;
+  suspended: boolean;
+  permissions: string[];
+  groups: string[];
+  images: string[];
+  quota?: number;
+  created?: string | null;
+}
+
+export interface GroupJson {
+  name: string;
+  permissions: string[];
+  users: string[];
+  protected?: boolean;
+}
+
+export interface Checksum {
+  type: string | null;
+  value: string | null;
+}
+
+export interface ImageFileJson {
+  size: number;
+  checksum: Checksum;
+  uploaded: string | null;
+}
+
+export interface ImageJson {
+  uuid: string;
+  name: string;
+  owner_user_name: string;
+  owner: string;
+  uploaded: string | null;
+  modified: string | null;
+  expires: string | null;
+  checksum: Checksum;
+  os_variant: string | null;
+  os_type: string | null;
+  os_arch: string | null;
+  hypervisor: string;
+  description: string | null;
+  read_only: boolean;
+  unauthenticated_access: boolean;
+  http_file_url: string | null;
+  raw_file_uploaded: boolean;
+  version: number;
+  size: number | null;
+  file_url: string;
+  shared_with: { groups: string[]; users: string[] };
+  created?: string | null;
+  files?: Record<string, ImageFileJson>;
+}
+
+export type Form = Record<string, string | undefined>;
+
+const seg = encodeURIComponent;
+const ISO = "timestamps=iso";
+
+// The last path segment of a resource URL is its name.
+export const nameFromUrl = (url: string) => decodeURIComponent(url.replace(/\/+$/, "").split("/").pop() ?? url);
+
+export const hypervisorsOf = (image: ImageJson) => image.hypervisor.split(",").map((h) => h.trim()).filter(Boolean);
+
+export function imagePath(owner: string | undefined, name: string): string {
+  return owner ? `/api/images/${seg(owner)}/${seg(name)}` : `/api/images/${seg(name)}`;
+}
+
+export function rawPath(owner: string, hypervisor: string, name: string): string {
+  return `/api/images/raw/${seg(owner)}/${seg(hypervisor)}/${seg(name)}`;
+}
+
+export class RepomanApi {
+  constructor(readonly connection: Connection) {}
+
+  whoami = () => this.connection.json<UserJson>("GET", "/api/whoami");
+
+  user = (u: string) => this.connection.json<UserJson>("GET", `/api/users/${seg(u)}`);
+  userUrls = () => this.connection.json<string[]>("GET", "/api/users");
+  createUser = (form: Form) => this.connection.json<UserJson>("POST", "/api/users", form);
+  modifyUser = (u: string, form: Form) => this.connection.json<UserJson>("POST", `/api/users/${seg(u)}`, form);
+  deleteUser = (u: string) => this.connection.json<unknown>("DELETE", `/api/users/${seg(u)}`);
+  userGroupUrls = (u: string) => this.connection.json<string[]>("GET", `/api/users/${seg(u)}/groups`);
+
+  group = (g: string) => this.connection.json<GroupJson>("GET", `/api/groups/${seg(g)}`);
+  groupUrls = () => this.connection.json<string[]>("GET", "/api/groups");
+  groupUserUrls = (g: string) => this.connection.json<string[]>("GET", `/api/groups/${seg(g)}/users`);
+  createGroup = (form: Form) => this.connection.json<GroupJson>("POST", "/api/groups", form);
+  renameGroup = (g: string, newName: string) => this.connection.json<GroupJson>("POST", `/api/groups/${seg(g)}`, { new_name: newName });
+  deleteGroup = (g: string) => this.connection.json<unknown>("DELETE", `/api/groups/${seg(g)}`);
+  addMember = (g: string, u: string) => this.connection.json<GroupJson>("POST", `/api/groups/${seg(g)}/users/${seg(u)}`);
+  removeMember = (g: string, u: string) => this.connection.json<GroupJson>("DELETE", `/api/groups/${seg(g)}/users/${seg(u)}`);
+  grant = (g: string, p: string) => this.connection.json<GroupJson>("POST", `/api/groups/${seg(g)}/permissions/${seg(p)}`);
+  revoke = (g: string, p: string) => this.connection.json<GroupJson>("DELETE", `/api/groups/${seg(g)}/permissions/${seg(p)}`);
+
+  // Lists of image objects in one request each (the original fetched every image separately).
+  imagesOwnedBy = (u: string) => this.connection.json<ImageJson[]>("GET", `/api/users/${seg(u)}/images?detail=true&${ISO}`);
+  imagesSharedWithUser = (u: string) => this.connection.json<ImageJson[]>("GET", `/api/users/${seg(u)}/shared?detail=true&${ISO}`);
+  imagesSharedWithGroup = (g: string) => this.connection.json<ImageJson[]>("GET", `/api/groups/${seg(g)}/shared?detail=true&${ISO}`);
+
+  image = (owner: string | undefined, name: string) => this.connection.json<ImageJson>("GET", `${imagePath(owner, name)}?${ISO}`);
+  createImage = (form: Form) => this.connection.json<ImageJson>("POST", `/api/images?${ISO}`, form);
+  modifyImage = (owner: string | undefined, name: string, form: Form) => this.connection.json<ImageJson>("POST", `${imagePath(owner, name)}?${ISO}`, form);
+  deleteImage = (owner: string | undefined, name: string) => this.connection.json<unknown>("DELETE", imagePath(owner, name));
+  share = (owner: string | undefined, name: string, kind: "user" | "group", target: string, on: boolean) =>
+    this.connection.json<unknown>(on ? "POST" : "DELETE", `${imagePath(owner, name)}/share/${kind}/${seg(target)}`);
+}

@@ -193,6 +193,7 @@ async function main() {
     "",
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; Node ${process.version} (OpenSSL ${process.versions.openssl}); nginx 1.22 (2 workers); one client process on the same machine; run took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
     "",
+    "",
   ].join("\n");
   const out = `${header}${table()}\n`;
   process.stdout.write(out);

@@ -1,7 +1,7 @@
 // A throwaway PostgreSQL server on 127.0.0.1 for the tests, from the Debian packages when they
 // are installed (postgresql). Each test server then gets a database of its own on it.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
@@ -60,8 +60,14 @@ export async function startPostgres(): Promise<Postgres> {
   return {
     url,
     async stop() {
-      child.kill("SIGINT"); // fast shutdown
-      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once("exit", r)));
+      // Signal the postmaster itself (its pid is the first line of postmaster.pid): runuser does
+      // not pass SIGINT on. SIGINT is PostgreSQL's fast shutdown; SIGKILL if that hangs.
+      const exited = new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once("exit", r)));
+      const postmaster = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+      process.kill(postmaster, "SIGINT");
+      const timer = setTimeout(() => process.kill(postmaster, "SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,5 @@
 // The load generator: HTTPS clients with client certificates, counting bytes and time.
 import https from "node:https";
-import { connect } from "node:net";
 import { createReadStream, readFileSync, statSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 
@@ -16,20 +15,6 @@ export function target(port: number, ca: string, cert: string, key = cert): Targ
 }
 
 const tls = (t: Target) => ({ host: "127.0.0.1", port: t.port, servername: "localhost", ca: t.ca, cert: t.cert, key: t.key });
-
-export async function waitForPort(port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => (s.destroy(), r(true)));
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listening on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 export interface Transfer {
   bytes: number;

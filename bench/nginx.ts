@@ -3,7 +3,8 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { processTree, waitForPort } from "./load.js";
+import { processTree } from "./load.js";
+import { waitForPort } from "../test/support/net.js";
 
 export interface Nginx {
   port: number;

@@ -5,7 +5,7 @@ import { appendFileSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } f
 import { randomBytes } from "node:crypto";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { createServer } from "node:net";
+import { freePort } from "../test/support/net.js";
 import { fixturePki } from "../test/support/pki.js";
 import { ADMIN_DN } from "../test/support/server.js";
 import { spawnServer } from "../test/support/process.js";
@@ -37,14 +37,6 @@ function makeFile(path: string, size: number) {
   for (let written = 0; written < size; written += block.length) writeSync(fd, block, 0, Math.min(block.length, size - written));
   closeSync(fd);
 }
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 // nginx verifies a plain certificate (it cannot verify proxies); Repoman an RFC 3820 proxy.
 function recordHandshakes(column: Column, h: { perSecond: number; perCpuSecond: number }) {

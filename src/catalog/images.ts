@@ -12,6 +12,8 @@ import { badRequest, conflict, notFound, RepomanError } from "../errors.js";
 import { requireUser } from "./users.js";
 import { collectGarbage, type Storage } from "./housekeeping.js";
 
+export { SORT_KEYS, type SortKey } from "../db/images.js";
+
 export interface ImageFile {
   hypervisor: string;
   size: number;

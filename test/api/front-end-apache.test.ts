@@ -5,38 +5,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, createServer } from "node:net";
 import { fixturePki } from "../support/pki.js";
 import { startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
 import { client } from "../support/http.js";
+import { freePort, waitForPort } from "../support/net.js";
 
 let pki: string;
 let t: TestServer;
 let apache: ChildProcess;
 let dir: string;
 let port: number;
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
-async function waitForPort(p: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(p, "127.0.0.1");
-      s.once("connect", () => (s.destroy(), r(true)));
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`apache is not listening on ${p}: ${readFileSync(join(dir, "error.log"), "utf8")}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 before(async () => {
   pki = await fixturePki();
@@ -69,7 +47,7 @@ before(async () => {
     ].join("\n"),
   );
   apache = spawn("/usr/sbin/apache2", ["-f", join(dir, "httpd.conf"), "-DFOREGROUND"], { stdio: ["ignore", "inherit", "inherit"] });
-  await waitForPort(port, 10_000);
+  await waitForPort(port, 10_000, () => `: ${readFileSync(join(dir, "error.log"), "utf8")}`);
 });
 
 after(async () => {

@@ -6,39 +6,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, createServer } from "node:net";
 import { fixturePki } from "../support/pki.js";
 import { startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
 import { client } from "../support/http.js";
+import { freePort, waitForPort } from "../support/net.js";
 
 let pki: string;
 let t: TestServer;
 let nginx: ChildProcess;
 let nginxDir: string;
 let nginxPort: number;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => (s.destroy(), r(true)));
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
 
 before(async () => {
   pki = await fixturePki();

@@ -10,7 +10,6 @@ import { actorOf } from "../app.js";
 import { imageJson } from "../representations.js";
 import { boolean, integer, list, object, oneOf, optional, string, timestamp } from "../schema.js";
 import { imageUrl } from "../urls.js";
-import { SORT_KEYS, type SortKey } from "../../db/images.js";
 
 const imageName = () => string({ pattern: IMAGE_NAME, patternHelp: "1-128 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'" });
 const osField = () => optional(string({ pattern: OS_FIELD, patternHelp: "up to 64 letters, digits, spaces and . _ + -" }));
@@ -38,7 +37,7 @@ export const modifyImageBody = object({
   ...metadata,
 });
 
-const SORTS = SORT_KEYS.flatMap((k) => [k, `-${k}`] as const);
+const SORTS = images.SORT_KEYS.flatMap((k) => [k, `-${k}`] as const);
 
 export const listImagesQuery = object({
   owner: optional(string({ pattern: USER_NAME })),
@@ -78,7 +77,7 @@ export async function sendImageList(storage: Storage, req: FastifyRequest, reply
   const page = {
     limit: q.limit,
     after: markerOwner && markerName ? { owner: markerOwner, name: markerName } : undefined,
-    sort: q.sort ? { key: q.sort.replace(/^-/, "") as SortKey, descending: q.sort.startsWith("-") } : undefined,
+    sort: q.sort ? { key: q.sort.replace(/^-/, "") as images.SortKey, descending: q.sort.startsWith("-") } : undefined,
   };
   const found = q.detail ? await images.listImages(storage.db, req.actor, query, page, true) : await images.listImages(storage.db, req.actor, query, page, false);
   const last = found[found.length - 1];

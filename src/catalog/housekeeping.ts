@@ -1,9 +1,13 @@
-// Deleting blobs nothing points at any more. The metadata transaction that orphans a blob records
-// it in blob_garbage; the blob is deleted after the commit, and only then its record, so a crash
-// in between leaves a record to retry, never a dangling pointer.
+// Keeping the store tidy when many processes on many hosts share it. Every serving process is
+// registered in the database and beats a heartbeat; an upload belongs to the process that began
+// it. An upload whose process is gone (stopped beating, or restarted under the same instance
+// name) is reclaimed: its blob, partial or complete, becomes garbage. The metadata transaction
+// that orphans a blob records it in blob_garbage; the blob is deleted after the commit, and only
+// then its record, so a crash in between leaves a record to retry, never a dangling pointer.
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import * as qi from "../db/images.js";
+import * as qs from "../db/servers.js";
 import type { BlobStore } from "../blobs/blob-store.js";
 
 export interface Storage {
@@ -11,6 +15,21 @@ export interface Storage {
   blobs: BlobStore;
   serverId: string; // this process, for upload bookkeeping
 }
+
+export interface Liveness {
+  heartbeatMs: number;
+  // A process silent for this long is dead: comfortably longer than any event-loop stall.
+  leaseMs: number;
+}
+export const DEFAULT_LIVENESS: Liveness = { heartbeatMs: 10_000, leaseMs: 60_000 };
+
+export interface Recovered {
+  uploads: number;
+  partial: number;
+  garbage: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
 
 export async function collectGarbage(s: Storage): Promise<number> {
   const keys = await qi.garbage(s.db);
@@ -21,17 +40,75 @@ export async function collectGarbage(s: Storage): Promise<number> {
   return keys.length;
 }
 
-// Uploads that were in flight when a process died are abandoned and their partial or
-// complete-but-uncommitted blobs deleted; then the garbage is collected. With `serverIds`, only
-// those (dead) processes' uploads; without, all of them — only while no process is serving.
-export async function recoverInterruptedUploads(s: Storage, serverIds?: readonly string[]): Promise<{ uploads: number; partial: number; garbage: number }> {
-  const pending = await qi.pendingUploads(s.db, serverIds);
-  for (const p of pending) {
-    await s.db.transaction().execute(async (trx) => {
-      await qi.removePendingUpload(trx, p.blob_key);
+// Uploads of processes that are not registered become garbage, each exactly once however many
+// processes reclaim at the same time.
+async function reclaimOrphanedUploads(s: Storage): Promise<number> {
+  let n = 0;
+  for (const p of await qi.orphanedUploads(s.db)) {
+    const reclaimed = await s.db.transaction().execute(async (trx) => {
+      if (!(await qi.removePendingUpload(trx, p.blob_key))) return false;
       await qi.addGarbage(trx, [p.blob_key], new Date().toISOString());
+      return true;
     });
+    if (reclaimed) n++;
   }
-  const partial = serverIds ? 0 : await s.blobs.cleanupIncomplete();
-  return { uploads: pending.length, partial, garbage: await collectGarbage(s) };
+  return n;
+}
+
+// Before an instance serves: whatever its earlier run left is dead, and so is every process
+// silent for longer than the lease. Incomplete blobs that no record names (a put that had not yet
+// been recorded, or a store shared with a crashed process) are swept only when no other process
+// is alive anywhere, since theirs look the same.
+export async function recoverAtStart(s: Storage, instance: string, liveness = DEFAULT_LIVENESS): Promise<Recovered> {
+  const leaseStart = iso(Date.now() - liveness.leaseMs);
+  await qs.removeInstance(s.db, instance);
+  await qs.removeSilentSince(s.db, leaseStart);
+  const uploads = await reclaimOrphanedUploads(s);
+  const alone = !(await qs.anyAlive(s.db, leaseStart));
+  const partial = alone ? await s.blobs.cleanupIncomplete() : 0;
+  return { uploads, partial, garbage: await collectGarbage(s) };
+}
+
+// When a cluster primary sees a worker die: its uploads are reclaimed at once, without waiting
+// for its lease to run out.
+export async function reclaimFromDeadProcesses(s: Storage, serverIds: readonly string[]): Promise<Recovered> {
+  await qs.remove(s.db, serverIds);
+  return { uploads: await reclaimOrphanedUploads(s), partial: 0, garbage: await collectGarbage(s) };
+}
+
+// Registers this process and beats its heartbeat until stopped. Each beat also reclaims the
+// uploads of processes that have stopped beating, so a host that dies for good is cleaned up
+// after by its peers.
+export async function startHeartbeat(
+  s: Storage,
+  instance: string,
+  log: (line: Record<string, unknown>) => void,
+  liveness = DEFAULT_LIVENESS,
+): Promise<{ stop(): Promise<void> }> {
+  const started = new Date().toISOString();
+  await qs.register(s.db, { id: s.serverId, instance, started, heartbeat: started });
+  let running: Promise<void> = Promise.resolve();
+  const beat = async () => {
+    const now = Date.now();
+    if (!(await qs.beat(s.db, s.serverId, iso(now)))) {
+      // Declared dead after a stall: uploads in flight were reclaimed and will fail at commit.
+      log({ level: "warn", msg: "this process had been declared dead by a peer (stalled longer than the lease); registering again" });
+      await qs.register(s.db, { id: s.serverId, instance, started, heartbeat: iso(now) });
+    }
+    await qs.removeSilentSince(s.db, iso(now - liveness.leaseMs));
+    const uploads = await reclaimOrphanedUploads(s);
+    const garbage = await collectGarbage(s);
+    if (uploads || garbage) log({ level: "info", msg: "cleaned up after a process that stopped", uploads, garbage });
+  };
+  const timer = setInterval(() => {
+    running = running.then(beat).catch((e) => log({ level: "error", msg: `heartbeat failed: ${String(e)}` }));
+  }, liveness.heartbeatMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+      await qs.remove(s.db, [s.serverId]);
+    },
+  };
 }

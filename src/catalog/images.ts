@@ -357,7 +357,10 @@ export async function commitUpload(s: Storage, ticket: UploadTicket, stored: { s
   const view = await s.db
     .transaction()
     .execute(async (trx) => {
-      await qi.removePendingUpload(trx, ticket.blobKey);
+      if (!(await qi.removePendingUpload(trx, ticket.blobKey))) {
+        // A peer took this process for dead and reclaimed the upload; its blob is garbage already.
+        throw conflict("the upload took so long that the server was presumed dead; nothing was stored, please retry");
+      }
       const at = now();
       // Updating the image row first takes its lock, so concurrent commits to one slot run one
       // after the other on PostgreSQL (SQLite's IMMEDIATE transactions already do): each then

@@ -284,15 +284,19 @@ export async function addPendingUpload(db: Executor, row: Database["pending_uplo
   await db.insertInto("pending_uploads").values(row).execute();
 }
 
-export async function removePendingUpload(db: Executor, blobKey: string): Promise<void> {
-  await db.deleteFrom("pending_uploads").where("blob_key", "=", blobKey).execute();
+// False when the record was already gone: the upload was reclaimed as abandoned.
+export async function removePendingUpload(db: Executor, blobKey: string): Promise<boolean> {
+  const r = await db.deleteFrom("pending_uploads").where("blob_key", "=", blobKey).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
 }
 
-export const pendingUploads = (db: Executor, serverIds?: readonly string[]) => {
-  let q = db.selectFrom("pending_uploads").selectAll();
-  if (serverIds) q = q.where("server_id", "in", serverIds);
-  return q.execute();
-};
+// Uploads whose process is no longer registered as alive.
+export const orphanedUploads = (db: Executor) =>
+  db
+    .selectFrom("pending_uploads")
+    .selectAll()
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom("servers").select("servers.id").whereRef("servers.id", "=", "pending_uploads.server_id"))))
+    .execute();
 
 export async function addGarbage(db: Executor, blobKeys: readonly string[], now: string): Promise<void> {
   if (blobKeys.length === 0) return;

@@ -114,6 +114,21 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Many processes on many hosts share one repository: each records that it is alive, so that
+  // the uploads of one that died can be told from the uploads of one that is merely busy.
+  "0003_servers": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("servers")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("instance", "text", (c) => c.notNull())
+        .addColumn("started", "text", (c) => c.notNull())
+        .addColumn("heartbeat", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("servers_by_instance").on("servers").column("instance").execute();
+      await db.schema.createIndex("pending_uploads_by_server").on("pending_uploads").column("server_id").execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

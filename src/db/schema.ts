@@ -81,6 +81,13 @@ export interface BlobGarbageTable {
   since: string;
 }
 
+export interface ServersTable {
+  id: string; // one serving process
+  instance: string; // the configured server it belongs to: its next start reclaims what it left
+  started: string;
+  heartbeat: string;
+}
+
 export interface Database {
   images: ImagesTable;
   image_files: ImageFilesTable;
@@ -88,6 +95,7 @@ export interface Database {
   image_group_shares: ImageGroupSharesTable;
   pending_uploads: PendingUploadsTable;
   blob_garbage: BlobGarbageTable;
+  servers: ServersTable;
   users: UsersTable;
   groups: GroupsTable;
   group_members: GroupMembersTable;

@@ -17,8 +17,18 @@ interface OptionSpec {
 export const OPTIONS: readonly OptionSpec[] = [
   { key: "listen", arg: "HOST:PORT", default: "127.0.0.1:8443", help: "HTTPS listener with client-certificate login." },
   { key: "data-dir", arg: "DIR", default: "./repoman-data", help: "SQLite database, image files (under images/) and, when needed, a generated development PKI." },
+  {
+    key: "storage",
+    arg: "DIR|URL",
+    help: "Where image files live: a directory, or S3-compatible object storage as s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true|false&part_size=16MiB&parallel_parts=4&downloads=stream|redirect&redirect_expires=300, with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (see docs/scale-out.md). Default: DATA_DIR/images.",
+  },
   { key: "database", arg: "URL", help: "Metadata database: sqlite:PATH or postgres://USER:PASS@HOST/DB. Default: sqlite:DATA_DIR/repoman.db." },
   { key: "workers", arg: "N", default: "1", help: "Server processes sharing the listeners (node:cluster); one per core is a good start." },
+  {
+    key: "instance",
+    arg: "NAME",
+    help: "This server's name among all servers sharing one database; must be unique. Its next start reclaims the uploads it left unfinished. Default: HOSTNAME/LISTEN.",
+  },
   { key: "db-pool-size", arg: "N", default: "10", help: "PostgreSQL connections per server process." },
   { key: "host-cert", arg: "FILE", help: "Server certificate (PEM). Default: DATA_DIR/dev-pki/hostcert.pem, generated with a development CA when missing." },
   { key: "host-key", arg: "FILE", help: "Server private key (PEM), unencrypted." },

@@ -1,5 +1,6 @@
 // Where image bytes live. Blobs are immutable and named by keys made of ids (never of user or
 // image names); writing one is all-or-nothing. Metadata decides which blob an image points at.
+import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 
 export interface PutResult {
@@ -31,6 +32,17 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   // Removes everything unfinished puts left behind. Only safe when no put() is running anywhere.
   cleanupIncomplete(): Promise<number>;
+  // A short-lived URL from which anyone may GET the blob without the server, if the store has one.
+  presignedUrl?(key: string, opts: { expiresSeconds: number; filename: string }): URL;
+  close?(): void;
+}
+
+const KEY = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.-]+)*$/;
+
+// Keys are made of ids by the catalog; anything else is a bug or an attack, never a path.
+export function checkKey(key: string): string {
+  if (!KEY.test(key) || key.split("/").includes("..")) throw new Error(`invalid blob key "${key}"`);
+  return key;
 }
 
 export class BlobSizeError extends Error {
@@ -39,5 +51,30 @@ export class BlobSizeError extends Error {
     readonly reason: "short" | "long" | "quota",
   ) {
     super(message);
+  }
+}
+
+// Counts, limits and hashes the bytes of one put() as they pass: every store enforces the same
+// rules with the same code, in one SHA-256 pass.
+export class Meter {
+  size = 0;
+  private readonly hash = createHash("sha256");
+
+  constructor(private readonly opts: PutOptions) {}
+
+  // Throws as soon as a chunk makes the body too long.
+  add(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.opts.maxBytes !== undefined && this.size > this.opts.maxBytes) throw new BlobSizeError("storage quota exceeded", "quota");
+    if (this.opts.expectedSize !== undefined && this.size > this.opts.expectedSize) throw new BlobSizeError("body longer than its Content-Length", "long");
+    this.hash.update(chunk);
+  }
+
+  // Once the body has ended: throws if it was shorter than announced.
+  result(): PutResult {
+    if (this.opts.expectedSize !== undefined && this.size !== this.opts.expectedSize) {
+      throw new BlobSizeError(`body ended after ${this.size} of ${this.opts.expectedSize} bytes`, "short");
+    }
+    return { size: this.size, sha256: this.hash.digest("hex") };
   }
 }

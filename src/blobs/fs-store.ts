@@ -1,14 +1,12 @@
 // Blobs as files under one directory: written to incoming/ and renamed into blobs/ only once
 // complete, verified and fsynced, so a crash at any moment leaves either no blob or a whole one.
-import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { BlobSizeError, type BlobStore, type ByteRange, type PutOptions, type PutResult } from "./blob-store.js";
+import { checkKey, Meter, type BlobStore, type ByteRange, type PutOptions, type PutResult } from "./blob-store.js";
 
-const KEY = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.-]+)*$/;
 // Large buffers: fewer syscalls per gigabyte, and disk writes overlap network reads.
 const CHUNK = 1024 * 1024;
 
@@ -30,27 +28,26 @@ export class FsBlobStore implements BlobStore {
   }
 
   private path(key: string): string {
-    if (!KEY.test(key) || key.split("/").includes("..")) throw new Error(`invalid blob key "${key}"`);
-    return join(this.blobs, key);
+    return join(this.blobs, checkKey(key));
   }
 
   async put(key: string, source: Readable, opts: PutOptions = {}): Promise<PutResult> {
     const final = this.path(key);
     await mkdir(this.incoming, { recursive: true });
     const tmp = this.partial(key);
-    const hash = createHash("sha256");
-    let size = 0;
+    const meter = new Meter(opts);
     // Network reads arrive in pieces of 16-64 KiB; gathering them into 1 MiB writes saves the
     // thread pool a write call per piece, which otherwise caps uploads well below the network.
     let pending: Buffer[] = [];
     let pendingBytes = 0;
-    const meter = new Transform({
+    const coalesce = new Transform({
       highWaterMark: CHUNK,
       transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (opts.maxBytes !== undefined && size > opts.maxBytes) return done(new BlobSizeError("storage quota exceeded", "quota"));
-        if (opts.expectedSize !== undefined && size > opts.expectedSize) return done(new BlobSizeError("body longer than its Content-Length", "long"));
-        hash.update(chunk);
+        try {
+          meter.add(chunk);
+        } catch (e) {
+          return done(e as Error);
+        }
         pending.push(chunk);
         pendingBytes += chunk.length;
         if (pendingBytes >= CHUNK) {
@@ -65,14 +62,12 @@ export class FsBlobStore implements BlobStore {
       },
     });
     try {
-      await pipeline(source, meter, createWriteStream(tmp, { flags: "wx", mode: 0o600, highWaterMark: CHUNK, flush: true }));
-      if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
-        throw new BlobSizeError(`body ended after ${size} of ${opts.expectedSize} bytes`, "short");
-      }
+      await pipeline(source, coalesce, createWriteStream(tmp, { flags: "wx", mode: 0o600, highWaterMark: CHUNK, flush: true }));
+      const result = meter.result();
       await mkdir(dirname(final), { recursive: true });
       await rename(tmp, final);
       await syncDir(dirname(final));
-      return { size, sha256: hash.digest("hex") };
+      return result;
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;

@@ -4,11 +4,12 @@
 import cluster from "node:cluster";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
-import { FsBlobStore } from "../blobs/fs-store.js";
+import { openStore, StorageConfigError, type OpenedStore } from "../blobs/open-store.js";
 import { ConfigError, helpText, loadConfig, many, one, parseAdminLine, type RawConfig } from "../config.js";
 import { defaultDatabaseUrl, openDatabase, type MetadataDb } from "../db/connect.js";
-import { recoverInterruptedUploads } from "../catalog/housekeeping.js";
+import { reclaimFromDeadProcesses, recoverAtStart } from "../catalog/housekeeping.js";
 import { ensureBootstrapAdmin, type BootstrapAdmin } from "../catalog/users.js";
 import { parseHostPort, startServer, type RunningServer } from "../http/server.js";
 import type { FrontEndHeaderStyle } from "../http/identity.js";
@@ -75,7 +76,17 @@ function prepare(c: RawConfig, write: boolean): Prepared {
 }
 
 const openDb = (c: RawConfig, dataDir: string) => openDatabase(one(c, "database") ?? defaultDatabaseUrl(dataDir), { poolSize: Number(one(c, "db-pool-size")) });
-const blobStore = (dataDir: string) => new FsBlobStore(join(dataDir, "images"));
+const instanceName = (c: RawConfig) => one(c, "instance") ?? `${hostname()}/${one(c, "listen")}`;
+
+async function blobStore(c: RawConfig, dataDir: string): Promise<OpenedStore> {
+  try {
+    const store = openStore(one(c, "storage") ?? join(dataDir, "images"));
+    await store.check();
+    return store;
+  } catch (e) {
+    throw new ConfigError(e instanceof StorageConfigError ? e.message : `storage: ${(e as Error).message}`);
+  }
+}
 
 async function bootstrap(c: RawConfig, p: Prepared, db: MetadataDb): Promise<void> {
   const admins = bootstrapAdmins(c);
@@ -90,6 +101,7 @@ async function bootstrap(c: RawConfig, p: Prepared, db: MetadataDb): Promise<voi
 }
 
 async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: { serverId: string } | undefined): Promise<RunningServer> {
+  const store = await blobStore(c, p.dataDir);
   const trustedProxies = many(c, "trusted-proxy");
   const proxyListen = one(c, "proxy-listen");
   const httpListen = one(c, "http-listen");
@@ -107,7 +119,9 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     frontEndHeaders: one(c, "front-end-headers") as FrontEndHeaderStyle,
     publicUrl: one(c, "public-url"),
     db,
-    blobs: blobStore(p.dataDir),
+    blobs: store.blobs,
+    redirectDownloads: store.redirectDownloads,
+    instance: instanceName(c),
     recoverAtStart: !worker,
     serverId: worker?.serverId,
     log,
@@ -118,7 +132,8 @@ function announce(c: RawConfig, p: Prepared, port: number, workers: number): voi
   const listen = parseHostPort(one(c, "listen")!, "listen");
   const url = `https://${listen.host === "127.0.0.1" || listen.host === "0.0.0.0" ? "localhost" : listen.host}:${port}`;
   const say = (s: string) => process.stderr.write(s + "\n");
-  say(`Repoman is serving ${url} (data in ${p.dataDir}, trusted CAs from ${p.caDir}${workers > 1 ? `, ${workers} worker processes` : ""})`);
+  const storage = one(c, "storage");
+  say(`Repoman is serving ${url} (data in ${p.dataDir}${storage ? `, images in ${storage.replace(/\?.*/, "")}` : ""}, trusted CAs from ${p.caDir}${workers > 1 ? `, ${workers} worker processes` : ""})`);
   if (one(c, "http-listen")) say(`Public downloads over plain HTTP on ${one(c, "http-listen")}`);
   if (one(c, "proxy-listen")) say(`Front-end listener on ${one(c, "proxy-listen")} for ${many(c, "trusted-proxy").join(", ")}`);
   if (p.devPki) {
@@ -172,8 +187,8 @@ async function serve(c: RawConfig): Promise<void> {
 
   // The primary cleans up once, then N workers share the listening sockets (node:cluster). A worker
   // that dies is replaced, and the uploads it had in flight are cleaned up on its behalf.
-  const storage = { db: db.db, blobs: blobStore(p.dataDir), serverId: "primary" };
-  const recovered = await recoverInterruptedUploads(storage);
+  const storage = { db: db.db, blobs: (await blobStore(c, p.dataDir)).blobs, serverId: "primary" };
+  const recovered = await recoverAtStart(storage, instanceName(c));
   if (recovered.uploads || recovered.partial || recovered.garbage) log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
   let stopping = false;
   let announced = false;
@@ -189,7 +204,7 @@ async function serve(c: RawConfig): Promise<void> {
     w.on("exit", (code, signal) => {
       if (stopping) return;
       log({ level: "warn", msg: `worker ${w.process.pid} exited (${signal ?? code}); starting another` });
-      recoverInterruptedUploads(storage, [serverId]).then(
+      reclaimFromDeadProcesses(storage, [serverId]).then(
         (r) => r.uploads && log({ level: "info", msg: "cleaned up the dead worker's uploads", ...r }),
         (e) => log({ level: "error", msg: `cleanup after worker ${w.process.pid} failed: ${String(e)}` }),
       );

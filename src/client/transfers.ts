@@ -2,6 +2,8 @@
 // way. Uploads wait for the server's "100 Continue", so a refused upload sends no bytes; downloads
 // go to NAME.part, resume it with Range, and become NAME only once their checksum is right.
 import { createHash, type Hash } from "node:crypto";
+import http, { type IncomingMessage } from "node:http";
+import https from "node:https";
 import { createReadStream, createWriteStream, existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -87,6 +89,14 @@ async function hashFile(file: string, hash: Hash): Promise<void> {
   });
 }
 
+function followRedirect(to: URL, range: string | undefined): Promise<IncomingMessage> {
+  if (to.protocol !== "https:" && to.protocol !== "http:") throw new ClientError(`the server redirected the download to ${to.protocol} URL`);
+  return new Promise((resolve, reject) => {
+    const req = (to.protocol === "https:" ? https : http).get(to, { headers: range ? { range } : {} }, resolve);
+    req.on("error", (e) => reject(new ClientError(`Cannot download from the object store the server redirected to (${to.host})`, e.message)));
+  });
+}
+
 export const partialFile = (dest: string) => `${dest}.part`;
 
 // Resolves with the offset the download resumed from (0 for a fresh one).
@@ -105,12 +115,18 @@ export async function download(conn: Connection, path: string, dest: string, opt
     const headers: Record<string, string> = {};
     // If-Range: should the file have changed since the partial download, the server sends all of it.
     if (offset > 0) Object.assign(headers, { range: `bytes=${offset}-`, "if-range": `"${opts.sha256}"` });
-    const res = await new Promise<import("node:http").IncomingMessage>((resolve, reject) => {
+    let res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = conn.open("GET", path, headers);
       req.on("error", (e) => reject(conn.connectionError(e)));
       req.on("response", resolve);
       req.end();
     });
+    if (res.statusCode === 307 && res.headers.location) {
+      // A server on object storage may send the bytes from there: a short-lived presigned URL for
+      // exactly this file, so the range still applies and If-Range (already checked) is not sent.
+      res.resume();
+      res = await followRedirect(new URL(res.headers.location, `https://${conn.endpoint.host}:${conn.endpoint.port}`), headers.range);
+    }
     if (res.statusCode === 200 && offset > 0) {
       offset = 0;
       received = 0;

@@ -41,6 +41,7 @@ declare module "fastify" {
 
 export interface AppDeps {
   storage: Storage;
+  redirectDownloads?: number | undefined;
   frontEnd: FrontEndPolicy;
   frontEndSockets: WeakSet<Socket>; // connections accepted on the front-end (plain HTTP) listener
   publicHttpSockets: WeakSet<Socket>; // connections accepted on the public download listener
@@ -142,7 +143,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   await app.register(userRoutes, { storage });
   await app.register(groupRoutes, { db: storage.db });
   await app.register(imageRoutes, { storage });
-  await app.register(rawRoutes, { storage });
+  await app.register(rawRoutes, { storage, redirectDownloads: deps.redirectDownloads });
   await app.register(webRoutes, {});
   return app;
 }

@@ -8,9 +8,10 @@ import type { Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { MetadataDb } from "../db/connect.js";
 import type { BlobStore } from "../blobs/blob-store.js";
-import { recoverInterruptedUploads, type Storage } from "../catalog/housekeeping.js";
+import { DEFAULT_LIVENESS, recoverAtStart, startHeartbeat, type Liveness, type Storage } from "../catalog/housekeeping.js";
 import { TrustStore, watchTrustStore } from "../x509/trust-store.js";
 import { ChainAuthenticator } from "../x509/authenticator.js";
 import type { ValidationOptions } from "../x509/validate.js";
@@ -36,9 +37,14 @@ export interface ServerOptions {
   publicUrl?: string | undefined;
   db: MetadataDb;
   blobs: BlobStore;
+  // Downloads answered with a redirect to a presigned URL valid this many seconds (S3 only).
+  redirectDownloads?: number | undefined;
+  // This server's name among all sharing the database; its next start reclaims what it left.
+  instance?: string | undefined;
   // False in cluster workers: the primary recovers before any worker serves.
   recoverAtStart?: boolean | undefined;
   serverId?: string | undefined;
+  liveness?: Liveness | undefined;
   log: (line: Record<string, unknown>) => void;
 }
 
@@ -87,11 +93,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   const storage: Storage = { db: opts.db.db, blobs: opts.blobs, serverId: opts.serverId ?? randomUUID() };
+  const instance = opts.instance ?? (opts.listen.port ? `${hostname()}/${opts.listen.host}:${opts.listen.port}` : storage.serverId);
+  const liveness = opts.liveness ?? DEFAULT_LIVENESS;
   if (opts.recoverAtStart ?? true) {
-    // No other process serves this repository yet, so whatever an earlier run left unfinished is dead.
-    const recovered = await recoverInterruptedUploads(storage);
+    const recovered = await recoverAtStart(storage, instance, liveness);
     if (recovered.uploads || recovered.partial || recovered.garbage) opts.log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
   }
+  const heartbeat = await startHeartbeat(storage, instance, opts.log, liveness);
 
   const frontEndSockets = new WeakSet<Socket>();
   const publicHttpSockets = new WeakSet<Socket>();
@@ -105,6 +113,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const app = await buildApp(
     {
       storage,
+      redirectDownloads: opts.redirectDownloads,
       frontEnd: { trusted: parseTrustedProxies(opts.trustedProxies), headers: opts.frontEndHeaders },
       frontEndSockets,
       publicHttpSockets,
@@ -177,6 +186,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         await Promise.all(closed);
         clearTimeout(timer);
         await app.close();
+        await heartbeat.stop();
+        opts.blobs.close?.();
         await opts.db.close();
       })();
       return closing;

@@ -1,6 +1,7 @@
 // One suite for every BlobStore, as distribution/distribution has for its storage drivers: what a
 // store must do so that uploads are all-or-nothing and downloads exact. Stores are listed in
-// `stores` below; each one added must pass all of it.
+// `stores` below; each one added must pass all of it. The S3 store runs when there is an S3
+// server (test/run.mjs starts Ceph RGW when it is installed), and then also the S3-only tests.
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -9,10 +10,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { FsBlobStore } from "../../src/blobs/fs-store.js";
+import { S3BlobStore } from "../../src/blobs/s3-store.js";
+import type { S3Client } from "../../src/blobs/s3-client.js";
 import { BlobSizeError, type BlobStore } from "../../src/blobs/blob-store.js";
+import { freshBucket, S3_NOTICE, testS3 } from "../support/s3.js";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const MIB = 1024 * 1024;
+const s3 = testS3();
+let bucket: S3Client | undefined;
+// The smallest parts S3 allows, so that a few MiB already make a multipart upload.
+const s3Store = async (prefix: string, parallelParts = 2) => new S3BlobStore((bucket ??= await freshBucket(s3!)), { prefix, partSize: 5 * MIB, parallelParts });
+after(() => bucket?.close());
 
 const stores: [string, () => Promise<BlobStore>][] = [
   [
@@ -24,6 +34,9 @@ const stores: [string, () => Promise<BlobStore>][] = [
     },
   ],
 ];
+let prefixes = 0;
+if (s3) stores.push(["s3", () => s3Store(`conformance/${++prefixes}`)]);
+else test("BlobStore: s3", { skip: S3_NOTICE }, () => {});
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 async function readAll(r: Readable): Promise<Buffer> {
@@ -49,7 +62,7 @@ for (const [name, make] of stores) {
   describe(`BlobStore: ${name}`, () => {
     test("put streams any size and reports the bytes and SHA-256 it stored; get returns them", async () => {
       const s = await make();
-      for (const size of [0, 1, 65_536, 3 * 1024 * 1024 + 7]) {
+      for (const size of [0, 1, 65_536, 3 * MIB + 7, 11 * MIB + 3]) {
         const data = randomBytes(size);
         const r = await s.put(`images/a/xen/${size}`, source(data), { expectedSize: size });
         assert.deepEqual(r, { size, sha256: sha(data) });
@@ -74,11 +87,15 @@ for (const [name, make] of stores) {
     test("a body shorter or longer than announced, over quota, or failing midway stores nothing", async () => {
       const s = await make();
       const data = randomBytes(200_000);
+      const big = randomBytes(13 * MIB); // several parts in a multipart store
       const cases: [Readable, object, RegExp | typeof BlobSizeError][] = [
         [source(data), { expectedSize: 300_000 }, BlobSizeError],
         [source(data), { expectedSize: 100_000 }, BlobSizeError],
         [source(data), { maxBytes: 150_000 }, BlobSizeError],
         [source(data, 100_000), {}, /client went away/],
+        [source(big), { expectedSize: 14 * MIB }, BlobSizeError],
+        [source(big), { maxBytes: 12 * MIB }, BlobSizeError],
+        [source(big, 11 * MIB), {}, /client went away/],
       ];
       for (const [i, [src, opts, err]] of cases.entries()) {
         await assert.rejects(s.put(`images/c/xen/${i}`, src, opts), err as never);
@@ -109,3 +126,42 @@ for (const [name, make] of stores) {
     });
   });
 }
+
+describe("S3 store: multipart uploads", { skip: s3 ? false : S3_NOTICE }, () => {
+  test("a put that fails after parts were sent aborts its multipart upload", async () => {
+    const store = await s3Store("multipart/abort", 3);
+    await assert.rejects(store.put("images/e/xen/1", source(randomBytes(17 * MIB), 16 * MIB)), /client went away/);
+    assert.deepEqual(await bucket!.listMultipartUploads("multipart/abort/"), []);
+    assert.deepEqual(await bucket!.listKeys("multipart/abort/"), []);
+  });
+
+  test("delete() and cleanupIncomplete() abort what a crashed process left", async () => {
+    const store = await s3Store("multipart/crash");
+    // What a process killed mid-upload leaves: a multipart upload with a part and no object.
+    for (const key of ["images/f/xen/1", "images/f/xen/2"]) {
+      const id = await bucket!.createMultipartUpload(`multipart/crash/${key}`);
+      await bucket!.uploadPart(`multipart/crash/${key}`, id, 1, randomBytes(5 * MIB));
+    }
+    await store.delete("images/f/xen/1");
+    assert.deepEqual((await bucket!.listMultipartUploads("multipart/crash/")).map((u) => u.key), ["multipart/crash/images/f/xen/2"]);
+    assert.equal(await store.cleanupIncomplete(), 1);
+    assert.deepEqual(await bucket!.listMultipartUploads("multipart/crash/"), []);
+  });
+
+  test("presigned URLs serve the blob, with ranges, and only as signed", async () => {
+    const store = await s3Store("presigned");
+    const data = randomBytes(6 * MIB + 5);
+    await store.put("images/g/kvm/1", source(data));
+    const url = store.presignedUrl("images/g/kvm/1", { expiresSeconds: 60, filename: "disk image.img" });
+    const full = await fetch(url);
+    assert.equal(full.status, 200);
+    assert.equal(full.headers.get("content-disposition"), 'attachment; filename="disk image.img"');
+    assert.ok(Buffer.from(await full.arrayBuffer()).equals(data));
+    const part = await fetch(url, { headers: { range: "bytes=5242870-5242889" } });
+    assert.equal(part.status, 206);
+    assert.ok(Buffer.from(await part.arrayBuffer()).equals(data.subarray(5242870, 5242890)));
+    const tampered = new URL(url);
+    tampered.pathname = tampered.pathname.replace(/1$/, "2");
+    assert.equal((await fetch(tampered)).status, 403);
+  });
+});

@@ -65,7 +65,7 @@ async function upload(storage: Storage, req: FastifyRequest, reply: FastifyReply
   }
 }
 
-async function download(storage: Storage, req: FastifyRequest, reply: FastifyReply, owner: string, hypervisor: string, name: string) {
+async function download(storage: Storage, redirect: number | undefined, req: FastifyRequest, reply: FastifyReply, owner: string, hypervisor: string, name: string) {
   const dl = await images.findDownload(storage.db, req.actor, owner, name, hypervisor);
   const etag = `"${dl.file.sha256}"`;
   const lastModified = new Date(dl.file.uploaded);
@@ -81,6 +81,13 @@ async function download(storage: Storage, req: FastifyRequest, reply: FastifyRep
   if (range.kind === "unsatisfiable") {
     return reply.code(416).header("content-range", `bytes */${size}`).type("application/json").send({ error: { code: "range_not_satisfiable", message: `the file has ${size} bytes` } });
   }
+  // The bytes can come straight from the object store, which honours Range itself — unless the
+  // client's range no longer applies (If-Range for an older file): then it gets the whole file here.
+  // The URL is short-lived and names one immutable blob, so it grants nothing beyond this download.
+  if (redirect !== undefined && req.method === "GET" && storage.blobs.presignedUrl && (range.kind === "partial" || !req.headers.range)) {
+    const to = storage.blobs.presignedUrl(dl.blobKey, { expiresSeconds: redirect, filename: name });
+    return reply.code(307).header("cache-control", "no-store").header("location", to.href).send();
+  }
   if (range.kind === "partial") {
     reply.code(206).header("content-range", `bytes ${range.start}-${range.end}/${size}`).header("content-length", range.end - range.start + 1);
   } else {
@@ -94,7 +101,7 @@ async function download(storage: Storage, req: FastifyRequest, reply: FastifyRep
 type Full = { Params: { user: string; hypervisor: string; image: string } };
 type Own = { Params: { hypervisor: string; image: string } };
 
-export const rawRoutes: FastifyPluginAsync<{ storage: Storage }> = async (app, { storage }) => {
+export const rawRoutes: FastifyPluginAsync<{ storage: Storage; redirectDownloads: number | undefined }> = async (app, { storage, redirectDownloads }) => {
   // Leave upload bodies unread for the handler to stream, whatever their content type.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_req, _payload, done) => done(null));
@@ -109,12 +116,12 @@ export const rawRoutes: FastifyPluginAsync<{ storage: Storage }> = async (app, {
     method: ["GET", "HEAD"],
     url: "/api/images/raw/:user/:hypervisor/:image",
     config: downloads,
-    handler: (req, reply) => download(storage, req, reply, req.params.user, req.params.hypervisor, req.params.image),
+    handler: (req, reply) => download(storage, redirectDownloads, req, reply, req.params.user, req.params.hypervisor, req.params.image),
   });
   app.route<Own>({
     method: ["GET", "HEAD"],
     url: "/api/images/raw/:hypervisor/:image",
     config: { doc: getDoc },
-    handler: (req, reply) => download(storage, req, reply, me(req), req.params.hypervisor, req.params.image),
+    handler: (req, reply) => download(storage, redirectDownloads, req, reply, me(req), req.params.hypervisor, req.params.image),
   });
 };

@@ -1,0 +1,170 @@
+// Two repoman-server processes sharing one PostgreSQL database and one Ceph RGW bucket serve one
+// repository: what one stores the other serves; concurrent uploads to one slot through both
+// resolve cleanly; kill -9 of one mid-upload loses nothing and, once it is back, leaves no
+// orphaned object or multipart upload. Server A streams downloads; B redirects to presigned URLs.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import https from "node:https";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fixturePki } from "../support/pki.js";
+import { ADMIN_DN, trustedCaBundle } from "../support/server.js";
+import { client, type Credential } from "../support/http.js";
+import { spawnServer, type ServerProcess } from "../support/process.js";
+import { freshDatabase } from "../support/postgres.js";
+import { freshBucket, S3_NOTICE, testS3 } from "../support/s3.js";
+import { freePort } from "../support/net.js";
+import { runRepoman } from "../support/repoman-cli.js";
+import type { S3Client } from "../../src/blobs/s3-client.js";
+
+const s3 = testS3();
+const pgUrl = process.env.REPOMAN_TEST_POSTGRES_URL;
+const skip = !s3 ? S3_NOTICE : !pgUrl ? "no PostgreSQL (test/run.mjs starts one when postgresql is installed)" : false;
+
+const MIB = 1024 * 1024;
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+let pki: string, dataDir: string, databaseUrl: string, bucket: S3Client;
+let alice: Credential, admin: Credential;
+const servers: Record<"a" | "b", { port: number; args: string[]; proc?: ServerProcess }> = { a: { port: 0, args: [] }, b: { port: 0, args: [] } };
+
+async function start(name: "a" | "b") {
+  servers[name].proc = await spawnServer(servers[name].args, s3!.env);
+}
+const call = (name: "a" | "b") => client(servers[name].port, trustedCaBundle(pki));
+
+// A GET that does not follow redirects, returning the body.
+function get(name: "a" | "b", path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get({ host: "127.0.0.1", port: servers[name].port, path, headers, servername: "localhost", ca: readFileSync(trustedCaBundle(pki)), cert: readFileSync(alice.cert), key: readFileSync(alice.key), agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      })
+      .on("error", reject);
+  });
+}
+
+// The image's bytes as a client sees them through one server: streamed by A, redirected by B.
+async function download(name: "a" | "b", range?: string): Promise<Buffer> {
+  const r = await get(name, "/api/images/raw/alice/xen/shared.img", range ? { range } : {});
+  if (name === "a") {
+    assert.equal(r.status, range ? 206 : 200);
+    return r.body;
+  }
+  assert.equal(r.status, 307);
+  const location = new URL(String(r.headers.location));
+  assert.equal(location.origin, new URL(s3!.endpoint).origin, "B sends the client to the object store");
+  const direct = await fetch(location, { headers: range ? { range } : {} });
+  assert.equal(direct.status, range ? 206 : 200);
+  return Buffer.from(await direct.arrayBuffer());
+}
+
+const objects = () => bucket.listKeys("repo/");
+const multiparts = () => bucket.listMultipartUploads("repo/");
+
+before(async () => {
+  if (skip) return;
+  pki = await fixturePki();
+  dataDir = mkdtempSync(join(tmpdir(), "repoman-scale-"));
+  databaseUrl = await freshDatabase(pgUrl!);
+  bucket = await freshBucket(s3!);
+  alice = { cert: join(pki, "users/alice/usercert.pem"), key: join(pki, "users/alice/userkey.pem") };
+  admin = { cert: join(pki, "users/admin/usercert.pem"), key: join(pki, "users/admin/userkey.pem") };
+  const storage = (downloads: string) => `s3://${bucket.where.bucket}/repo?endpoint=${encodeURIComponent(s3!.endpoint)}&part_size=5MiB&parallel_parts=2&downloads=${downloads}`;
+  for (const [name, downloads] of [["a", "stream"], ["b", "redirect"]] as const) {
+    servers[name].port = await freePort();
+    servers[name].args = [
+      "--database", databaseUrl, "--storage", storage(downloads),
+      "--data-dir", join(dataDir, name), "--listen", `127.0.0.1:${servers[name].port}`,
+      "--host-cert", join(pki, "host/hostcert.pem"), "--host-key", join(pki, "host/hostkey.pem"),
+      "--ca-dir", join(pki, "certificates"), "--admin", `admin,admin@example.org,${ADMIN_DN}`,
+    ];
+  }
+  await start("a");
+  await start("b");
+  assert.equal((await call("a")("POST", "/api/users", { cred: admin, json: { user_name: "alice", cert_dn: "/C=CA/O=Grid/OU=test/CN=Alice Example" } })).status, 201);
+  assert.equal((await call("b")("POST", "/api/images", { cred: alice, json: { name: "shared.img" } })).status, 201);
+});
+after(async () => {
+  for (const s of Object.values(servers)) await s.proc?.stop("SIGKILL");
+  bucket?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+let current: Buffer;
+
+test("an upload through one server is downloadable through the other, both ways", { skip }, async () => {
+  const first = randomBytes(12 * MIB + 321); // three parts
+  const up = await call("a")("PUT", "/api/images/raw/alice/xen/shared.img", { cred: alice, body: first, headers: { "x-checksum-sha256": sha(first) } });
+  assert.equal(up.status, 200, up.text);
+  assert.ok((await download("b")).equals(first));
+  assert.ok((await download("b", "bytes=5242000-10485999")).equals(first.subarray(5242000, 10486000)));
+  current = randomBytes(3 * MIB); // one plain PUT
+  assert.equal((await call("b")("PUT", "/api/images/raw/alice/xen/shared.img", { cred: alice, body: current })).status, 200);
+  assert.ok((await download("a")).equals(current));
+  assert.ok((await download("a", "bytes=-100")).equals(current.subarray(-100)));
+  assert.equal((await objects()).length, 1, "the replaced object is deleted");
+});
+
+test("concurrent uploads to one slot through both servers: one wins whole, nothing is left over", { skip }, async () => {
+  const x = randomBytes(11 * MIB);
+  const y = randomBytes(11 * MIB);
+  const [rx, ry] = await Promise.all([
+    call("a")("PUT", "/api/images/raw/alice/xen/shared.img", { cred: alice, body: x }),
+    call("b")("PUT", "/api/images/raw/alice/xen/shared.img", { cred: alice, body: y }),
+  ]);
+  assert.equal(rx.status, 200, rx.text);
+  assert.equal(ry.status, 200, ry.text);
+  const final = await download("a");
+  assert.ok(final.equals(x) || final.equals(y));
+  assert.ok((await download("b")).equals(final));
+  const meta = await call("b")("GET", "/api/images/alice/shared.img", { cred: alice });
+  assert.equal(meta.json.checksum.value, sha(final));
+  assert.equal((await objects()).length, 1);
+  assert.deepEqual(await multiparts(), []);
+  current = final;
+});
+
+test("kill -9 of one server mid-upload loses nothing; its next start leaves no orphans", { skip }, async () => {
+  const req = https.request({
+    host: "127.0.0.1", port: servers.a.port, method: "PUT", path: "/api/images/raw/alice/xen/shared.img", servername: "localhost",
+    ca: readFileSync(trustedCaBundle(pki)), cert: readFileSync(alice.cert), key: readFileSync(alice.key), agent: false,
+    headers: { "content-length": String(64 * MIB) },
+  });
+  req.on("error", () => {});
+  req.write(randomBytes(16 * MIB));
+  // Wait until parts have reached the object store.
+  for (const until = Date.now() + 20_000; (await multiparts()).length === 0; ) {
+    if (Date.now() > until) throw new Error("the upload never reached the object store");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(await servers.a.proc!.stop("SIGKILL"), "SIGKILL");
+  req.destroy();
+  // The other server goes on serving the image as it was.
+  assert.ok((await download("b")).equals(current));
+  assert.equal((await multiparts()).length, 1, "the dead server's multipart upload is there until it is reclaimed");
+  await start("a");
+  assert.deepEqual(await multiparts(), [], "its next start aborted it");
+  assert.equal((await objects()).length, 1);
+  assert.match(servers.a.proc!.stdout(), /cleaned up after interrupted uploads/);
+  assert.ok((await download("a")).equals(current));
+  const meta = await call("a")("GET", "/api/images/alice/shared.img", { cred: alice });
+  assert.equal(meta.json.checksum.value, sha(current));
+});
+
+test("the repoman client follows B's redirect to the object store, resuming a partial download", { skip }, async () => {
+  const home = join(dataDir, "client-home");
+  mkdirSync(home);
+  const dest = join(home, "got.img");
+  writeFileSync(`${dest}.part`, current.subarray(0, 1_000_000));
+  const r = await runRepoman(["-r", `127.0.0.1:${servers.b.port}`, "gi", "-p", dest, "shared.img"], {
+    cwd: home,
+    env: { HOME: home, X509_CERT_DIR: join(pki, "certificates"), X509_USER_PROXY: join(pki, "proxies", "alice-rfc.pem") },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Resumed the partial download .* at byte 1000000/);
+  assert.ok(readFileSync(dest).equals(current));
+});

@@ -178,9 +178,9 @@ export async function listImages(db: Kysely<Database>, actor: Actor | null, quer
     if (!g) throw notFound(`group '${query.sharedWithGroup}' does not exist`);
     filter.sharedWithGroupId = g.id;
   }
-  const rows = await qi.listImages(db, imageScope(actor, filter.ownedBy), filter, page, now());
-  if (!detail) return rows.map((r) => ({ ownerName: r.owner_name, name: r.name }));
-  return (await load(db, rows)).map((l) => l.view);
+  const scope = imageScope(actor, filter.ownedBy);
+  if (!detail) return (await qi.listImageNames(db, scope, filter, page, now())).map((r) => ({ ownerName: r.owner_name, name: r.name }));
+  return (await load(db, await qi.listImages(db, scope, filter, page, now()))).map((l) => l.view);
 }
 
 function fieldsToColumns(f: ImageFields): Partial<Database["images"]> {

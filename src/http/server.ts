@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { MetadataDb } from "../db/connect.js";
 import type { BlobStore } from "../blobs/blob-store.js";
-import { DEFAULT_LIVENESS, recoverAtStart, startHeartbeat, type Liveness, type Storage } from "../catalog/housekeeping.js";
+import { recoverAtStart, startHeartbeat, type Storage } from "../catalog/housekeeping.js";
 import { TrustStore, watchTrustStore } from "../x509/trust-store.js";
 import { ChainAuthenticator } from "../x509/authenticator.js";
 import type { ValidationOptions } from "../x509/validate.js";
@@ -44,7 +44,6 @@ export interface ServerOptions {
   // False in cluster workers: the primary recovers before any worker serves.
   recoverAtStart?: boolean | undefined;
   serverId?: string | undefined;
-  liveness?: Liveness | undefined;
   log: (line: Record<string, unknown>) => void;
 }
 
@@ -94,12 +93,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const storage: Storage = { db: opts.db.db, blobs: opts.blobs, serverId: opts.serverId ?? randomUUID() };
   const instance = opts.instance ?? (opts.listen.port ? `${hostname()}/${opts.listen.host}:${opts.listen.port}` : storage.serverId);
-  const liveness = opts.liveness ?? DEFAULT_LIVENESS;
   if (opts.recoverAtStart ?? true) {
-    const recovered = await recoverAtStart(storage, instance, liveness);
+    const recovered = await recoverAtStart(storage, instance);
     if (recovered.uploads || recovered.partial || recovered.garbage) opts.log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
   }
-  const heartbeat = await startHeartbeat(storage, instance, opts.log, liveness);
+  const heartbeat = await startHeartbeat(storage, instance, opts.log);
 
   const frontEndSockets = new WeakSet<Socket>();
   const publicHttpSockets = new WeakSet<Socket>();

@@ -60,13 +60,17 @@ async function reclaimOrphanedUploads(s: Storage): Promise<number> {
 // been recorded, or a store shared with a crashed process) are swept only when no other process
 // is alive anywhere, since theirs look the same.
 export async function recoverAtStart(s: Storage, instance: string, liveness = DEFAULT_LIVENESS): Promise<Recovered> {
-  const leaseStart = iso(Date.now() - liveness.leaseMs);
   await qs.removeInstance(s.db, instance);
-  await qs.removeSilentSince(s.db, leaseStart);
-  const uploads = await reclaimOrphanedUploads(s);
-  const alone = !(await qs.anyAlive(s.db, leaseStart));
+  const uploads = await reclaimFromSilent(s, liveness);
+  const alone = !(await qs.anyAlive(s.db, iso(Date.now() - liveness.leaseMs)));
   const partial = alone ? await s.blobs.cleanupIncomplete() : 0;
   return { uploads, partial, garbage: await collectGarbage(s) };
+}
+
+// Forgets the processes silent for longer than the lease, and reclaims their uploads.
+async function reclaimFromSilent(s: Storage, liveness: Liveness): Promise<number> {
+  await qs.removeSilentSince(s.db, iso(Date.now() - liveness.leaseMs));
+  return reclaimOrphanedUploads(s);
 }
 
 // When a cluster primary sees a worker die: its uploads are reclaimed at once, without waiting
@@ -95,8 +99,7 @@ export async function startHeartbeat(
       log({ level: "warn", msg: "this process had been declared dead by a peer (stalled longer than the lease); registering again" });
       await qs.register(s.db, { id: s.serverId, instance, started, heartbeat: iso(now) });
     }
-    await qs.removeSilentSince(s.db, iso(now - liveness.leaseMs));
-    const uploads = await reclaimOrphanedUploads(s);
+    const uploads = await reclaimFromSilent(s, liveness);
     const garbage = await collectGarbage(s);
     if (uploads || garbage) log({ level: "info", msg: "cleaned up after a process that stopped", uploads, garbage });
   };

@@ -192,6 +192,14 @@ test("the last admin cannot be suspended, deleted or removed from admins", async
   assert.equal((await t.call("GET", "/api/whoami", { cred: admin })).json.suspended, false);
 });
 
+test("anyone may read the list of permissions, each with what it allows", async () => {
+  const r = await t.call("GET", "/api/permissions");
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.length, 14);
+  assert.deepEqual(r.json.find((p: { name: string }) => p.name === "image_create"), { name: "image_create", description: "create images in your own namespace" });
+  assert.ok(r.json.every((p: { description: string }) => p.description.length > 0));
+});
+
 test("groups: create with members and permissions, rename, membership, permissions, delete", async () => {
   const c = await t.call("POST", "/api/groups", { cred: admin, form: { name: "atlas", users: "alice,bob", permissions: "image_modify_group" } });
   assert.equal(c.status, 201, c.text);

@@ -91,6 +91,8 @@ test("an admin creates a group, manages its members and permissions, renames and
   await page.getByLabel("Add a member").fill("bob");
   await page.getByRole("button", { name: "Add", exact: true }).click();
   await page.waitForSelector("main .alert-ok >> text=Added bob to atlas");
+  // Names and meanings come from GET /api/permissions, not from a copy in the page.
+  assert.match(await page.locator(".perm-grid").innerText(), /image_delete_group\s*delete images owned by members of the group granting it/);
   await page.getByRole("checkbox", { name: /^\s*image_delete_group\b/ }).check();
   await page.waitForSelector("main .alert-ok >> text=Granted image_delete_group to atlas");
   let g = (await t.call("GET", "/api/groups/atlas", { cred: t.cred("admin") })).json;

@@ -2,11 +2,15 @@
 // an action the server would refuse; the server's 403 remains the real guard.
 import { get, lastSegment, paths } from "./api.js";
 
-export const PERMISSIONS = [
-  "user_create", "user_modify", "user_delete", "user_modify_self",
-  "group_create", "group_modify", "group_delete", "group_modify_membership", "group_modify_permissions",
-  "image_create", "image_modify", "image_delete", "image_modify_group", "image_delete_group",
-];
+let permissionList;
+/** Every permission a group can grant, as [{ name, description }], from the server (once). */
+export function permissions() {
+  permissionList ??= get("/api/permissions").catch((e) => {
+    permissionList = undefined;
+    throw e;
+  });
+  return permissionList;
+}
 export const HYPERVISORS = ["xen", "kvm", "qemu", "vmware", "hyperv", "virtualbox", "lxc"];
 export const OS_ARCHES = ["x86", "x86_64", "i386", "i686", "aarch64", "armv7l", "ppc64le", "s390x", "riscv64"];
 const PROTECTED_GROUPS = new Set(["admins", "users"]);

@@ -7,6 +7,7 @@ import * as groups from "../../catalog/groups.js";
 import { GROUP_NAME, USER_NAME } from "../../catalog/names.js";
 import { actorOf } from "../app.js";
 import { authorizeOrThrow } from "../../policy/authorize.js";
+import { ALL_PERMISSIONS, PERMISSIONS } from "../../policy/permissions.js";
 import { groupJson } from "../representations.js";
 import { list, object, optional, string } from "../schema.js";
 import { groupUrl, userUrl } from "../urls.js";
@@ -60,6 +61,11 @@ export const groupRoutes: FastifyPluginAsync<{ db: Kysely<Database> }> = async (
 
   app.delete<GU>("/api/groups/:group/users/:user", { config: { doc: { summary: "Remove a member (group_modify_membership)" } } }, async (req) =>
     groupJson(req.urls, await groups.removeGroupMember(db, actorOf(req), req.params.group, req.params.user)),
+  );
+
+  // So that clients (the web page's permission lists) never carry a copy of the names and meanings.
+  app.get("/api/permissions", { config: { anonymous: true, doc: { summary: "The permissions groups can grant, with what each allows" } } }, async () =>
+    ALL_PERMISSIONS.map((name) => ({ name, description: PERMISSIONS[name] })),
   );
 
   app.get<G>("/api/groups/:group/permissions", { config: { doc: { summary: "A group's permissions" } } }, async (req) => (await groups.getGroup(db, actorOf(req), req.params.group)).permissions);

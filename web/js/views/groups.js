@@ -1,34 +1,18 @@
 // Groups: the list (create), and one group's page: members, permissions, rename, delete.
 import { api, ApiError, get, lastSegment, paths } from "../api.js";
 import { h, fill, field } from "../dom.js";
-import { can, PERMISSIONS } from "../can.js";
+import { can, permissions } from "../can.js";
 import { badge, busy, confirmDialog, errorBox, formDialog, messageArea, pageTitle, setFlash, takeFlash } from "../ui.js";
 
-const DESCRIPTIONS = {
-  user_create: "create users",
-  user_modify: "modify any user",
-  user_delete: "delete users",
-  user_modify_self: "modify your own full name and email",
-  group_create: "create groups",
-  group_modify: "rename groups",
-  group_delete: "delete groups",
-  group_modify_membership: "add and remove group members",
-  group_modify_permissions: "grant and revoke group permissions",
-  image_create: "create images in your own namespace",
-  image_modify: "modify, upload to and share your own images",
-  image_delete: "delete your own images",
-  image_modify_group: "modify, upload to and share images of the group's members",
-  image_delete_group: "delete images of the group's members",
-};
 
 export async function groupsView(ctx) {
   const { session, main } = ctx;
   if (!session.me) return fill(main, pageTitle("Groups"), errorBox(new ApiError(401, "unauthorized", "sign in with your certificate to see groups")));
   const msg = messageArea();
-  let groups;
+  let groups, all;
   const load = async () => {
     const names = (await get("/api/groups")).map(lastSegment);
-    groups = await Promise.all(names.map((n) => get(paths.group(n))));
+    [groups, all] = await Promise.all([Promise.all(names.map((n) => get(paths.group(n)))), permissions()]);
   };
   try {
     await load();
@@ -40,12 +24,12 @@ export async function groupsView(ctx) {
 
   let createForm = null;
   if (can.createGroup(session)) {
-    const grantable = PERMISSIONS.filter((p) => session.isAdmin || session.perms.has(p));
+    const grantable = all.filter((p) => session.isAdmin || session.perms.has(p.name));
     createForm = h(
       "form",
       { class: "stack-form" },
       h("div", { class: "field-row" }, field("Group name", h("input", { type: "text", name: "name", required: true, pattern: "[A-Za-z0-9_\\-]{1,64}", autocomplete: "off" })), field("Members", h("input", { type: "text", name: "users", placeholder: "alice, bob", autocomplete: "off" }), "Comma-separated user names.")),
-      h("fieldset", { class: "checks" }, h("legend", null, "Permissions"), h("div", { class: "perm-grid" }, grantable.map((p) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "permissions", value: p }), h("span", null, ` ${p}`, h("small", null, DESCRIPTIONS[p])))))),
+      h("fieldset", { class: "checks" }, h("legend", null, "Permissions"), h("div", { class: "perm-grid" }, grantable.map((p) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "permissions", value: p.name }), h("span", null, ` ${p.name}`, h("small", null, p.description)))))),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, "Create group")),
     );
     createForm.addEventListener("submit", async (e) => {
@@ -103,8 +87,9 @@ export async function groupView(ctx, name) {
   const msg = messageArea();
   let g;
   let allUsers = [];
+  let all;
   try {
-    [g, allUsers] = await Promise.all([get(paths.group(name)), get("/api/users").then((u) => u.map(lastSegment), () => [])]);
+    [g, allUsers, all] = await Promise.all([get(paths.group(name)), get("/api/users").then((u) => u.map(lastSegment), () => []), permissions()]);
   } catch (e) {
     if (ctx.current()) fill(main, pageTitle(name), errorBox(e));
     return;
@@ -145,7 +130,7 @@ export async function groupView(ctx, name) {
         h("datalist", { id: "group-user-list" }, allUsers.filter((u) => !members.includes(u)).map((u) => h("option", { value: u }))),
         h("button", { type: "submit", class: "btn" }, "Add"),
       );
-    const perms = PERMISSIONS.map((p) => {
+    const perms = all.map(({ name: p, description }) => {
       const allowed = can.changePermission(session, g.name, p);
       const box = h("input", {
         type: "checkbox",
@@ -157,7 +142,7 @@ export async function groupView(ctx, name) {
           await act(e.currentTarget, async () => (await api(on ? "POST" : "DELETE", paths.permission(g.name, p))).data, `${on ? "Granted" : "Revoked"} ${p} ${on ? "to" : "from"} ${g.name}.`);
         },
       });
-      return h("label", { class: "check" }, box, h("span", null, ` ${p}`, h("small", null, DESCRIPTIONS[p])));
+      return h("label", { class: "check" }, box, h("span", null, ` ${p}`, h("small", null, description)));
     });
     fill(
       main,

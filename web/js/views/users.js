@@ -2,7 +2,7 @@
 // "My account" (#/me).
 import { api, ApiError, get, lastSegment, paths } from "../api.js";
 import { h, fill, field } from "../dom.js";
-import { can, PERMISSIONS } from "../can.js";
+import { can } from "../can.js";
 import { bytes, when } from "../format.js";
 import { badge, busy, confirmDialog, errorBox, formDialog, messageArea, pageTitle } from "../ui.js";
 
@@ -279,4 +279,3 @@ export async function userView(ctx, name) {
   draw();
 }
 
-export { PERMISSIONS };

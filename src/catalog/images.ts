@@ -80,12 +80,11 @@ function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]
 // Everything policy and views need about a set of images, in a fixed number of queries.
 async function load(db: qu.Executor, rows: qi.ImageRow[]) {
   const ids = rows.map((r) => r.id);
-  const [files, users, groups] = await Promise.all([qi.filesOf(db, ids), qi.userSharesOf(db, ids), qi.groupSharesOf(db, ids)]);
+  const owners = [...new Set(rows.map((r) => r.owner_id))];
+  const [files, users, groups, ownerGroups] = await Promise.all([qi.filesOf(db, ids), qi.userSharesOf(db, ids), qi.groupSharesOf(db, ids), qu.groupIdsOfUsers(db, owners)]);
   const filesBy = groupBy(files, (f) => f.image_id);
   const usersBy = groupBy(users, (u) => u.image_id);
   const groupsBy = groupBy(groups, (g) => g.image_id);
-  const ownerGroups = new Map<string, string[]>();
-  for (const id of new Set(rows.map((r) => r.owner_id))) ownerGroups.set(id, (await qu.groupsOfUser(db, id)).map((g) => g.id));
   const at = now();
   return rows.map((row) => {
     const u = usersBy.get(row.id) ?? [];

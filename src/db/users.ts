@@ -48,6 +48,15 @@ export async function deleteGroup(db: Executor, id: string): Promise<void> {
   await db.deleteFrom("groups").where("id", "=", id).execute();
 }
 
+// Memberships of many users in one query: user id → group ids.
+export async function groupIdsOfUsers(db: Executor, userIds: readonly string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>(userIds.map((id) => [id, []]));
+  if (userIds.length === 0) return out;
+  const rows = await db.selectFrom("group_members").select(["user_id", "group_id"]).where("user_id", "in", userIds).execute();
+  for (const r of rows) out.get(r.user_id)!.push(r.group_id);
+  return out;
+}
+
 export const groupsOfUser = (db: Executor, userId: string) =>
   db
     .selectFrom("groups")

@@ -1,8 +1,11 @@
 // Runs `repoman-server` as a real child process (for tests that kill it or read what it prints).
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const SERVER_MAIN = fileURLToPath(new URL("../../src/cli/server-main.js", import.meta.url));
+// The Node.js flags the installed command runs with: those on its #! line.
+export const SERVER_NODE_FLAGS = /^#!.*?\bnode((?:\s+--\S+)*)\s*$/m.exec(readFileSync(SERVER_MAIN, "utf8").split("\n", 1)[0]!)![1]!.trim().split(/\s+/).filter(Boolean);
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -16,7 +19,7 @@ export interface ServerProcess {
 }
 
 export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [SERVER_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, SERVER_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (c) => (out += c));

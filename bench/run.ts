@@ -1,19 +1,18 @@
 // `npm run bench`: Repoman against nginx on the same machine, the same files and the same client,
 // printing absolute numbers and ratios measured in this one run, and appending them to
 // bench/RESULTS.md. BENCH_QUICK=1 shrinks every size for a fast check of the harness itself.
-import { appendFileSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { freePort } from "../test/support/net.js";
 import { fixturePki } from "../test/support/pki.js";
 import { ADMIN_DN } from "../test/support/server.js";
 import { spawnServer } from "../test/support/process.js";
 import { startNginx } from "./nginx.js";
-import { cpuSeconds, download, handshakes, keepAlive, peakRssMb, percentile, processTree, request, target, upload, type Target } from "./load.js";
+import { download, handshakes, keepAlive, peakRssMb, percentile, processTree, request, target, upload, type Target } from "./load.js";
+import { makeFile, mbps, measured, MiB, Report, warmPageCache } from "./report.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
-const MiB = 1024 * 1024;
 const SMALL = QUICK ? 128 * MiB : 1024 * MiB; // "1 GiB"
 const LARGE = QUICK ? 512 * MiB : 4096 * MiB; // "4 GiB"
 const FANOUT = QUICK ? 16 : 64;
@@ -23,46 +22,13 @@ const LISTED = QUICK ? 1000 : 10_000;
 const HANDSHAKE_MS = QUICK ? 2000 : 5000;
 
 type Column = "nginx" | "repoman" | "repoman --workers 2";
-const results = new Map<string, Partial<Record<Column, number>> & { unit: string; better: "higher" | "lower"; target?: string }>();
-function record(metric: string, column: Column, value: number, unit: string, better: "higher" | "lower" = "higher", targetText?: string) {
-  const row = results.get(metric) ?? { unit, better, ...(targetText ? { target: targetText } : {}) };
-  row[column] = value;
-  results.set(metric, row);
-  process.stderr.write(`  ${column.padEnd(20)} ${metric}: ${value.toFixed(1)} ${unit}\n`);
-}
-
-function makeFile(path: string, size: number) {
-  const block = randomBytes(16 * MiB);
-  const fd = openSync(path, "w");
-  for (let written = 0; written < size; written += block.length) writeSync(fd, block, 0, Math.min(block.length, size - written));
-  closeSync(fd);
-}
+const report = new Report(["nginx", "repoman", "repoman --workers 2"] satisfies Column[]);
+const record = (metric: string, column: Column, value: number, unit: string, better: "higher" | "lower" = "higher", target?: string) => report.record(metric, column, value, unit, better, target);
 
 // nginx verifies a plain certificate (it cannot verify proxies); Repoman an RFC 3820 proxy.
 function recordHandshakes(column: Column, h: { perSecond: number; perCpuSecond: number }) {
   record("full TLS handshakes, new connection per request (nginx: EEC, Repoman: RFC 3820 proxy)", column, h.perSecond, "per s");
   record("full TLS handshakes per server CPU-second", column, h.perCpuSecond, "per CPU-s", "higher", "≥ 0.7× nginx");
-}
-
-const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
-
-// The server's CPU time for `work`, per GiB moved: on two cores shared with the client, MB/s
-// depends on who gets the CPU; this is what each byte costs the server.
-async function measured<T>(pids: () => number[], work: () => Promise<T>): Promise<[T, number]> {
-  const before = cpuSeconds(pids());
-  const result = await work();
-  return [result, cpuSeconds(pids()) - before];
-}
-
-// Writes and deletes a scratch file as large as the upload that follows. On a VM, writing into
-// memory the guest has never touched costs the hypervisor's first touch on top of the page cache
-// (measured here: 1 GiB of writes took 2.1-2.8 s into fresh memory, 0.2 s into just-freed
-// memory), and whichever server ran first in a fresh VM would get the cheap pages. This way every
-// server writes into memory the VM has already backed.
-function warmPageCache(dir: string, bytes: number) {
-  const scratch = join(dir, "page-cache-warmer");
-  makeFile(scratch, bytes);
-  rmSync(scratch);
 }
 
 async function transfers(column: Column, t: Target, pids: () => number[], putPath: (name: string) => string, getPath: (name: string) => string, files: Record<string, string>) {
@@ -177,18 +143,6 @@ async function benchRepoman(column: Column, workers: number, dir: string, pki: s
   }
 }
 
-function table(): string {
-  const fmt = (v: number | undefined) => (v === undefined ? "" : v >= 100 ? v.toFixed(0) : v.toFixed(1));
-  // Above 1 is better than nginx in every row, whichever way the metric itself goes.
-  const ratio = (row: { nginx?: number; better: "higher" | "lower" }, v: number | undefined) =>
-    v === undefined || row.nginx === undefined ? "" : `${(row.better === "higher" ? v / row.nginx : row.nginx / v).toFixed(2)}×`;
-  const lines = ["| metric | unit | nginx | repoman | ratio | repoman --workers 2 | ratio | target |", "|---|---|--:|--:|--:|--:|--:|---|"];
-  for (const [metric, row] of results) {
-    lines.push(`| ${metric} | ${row.unit} | ${fmt(row.nginx)} | ${fmt(row.repoman)} | ${ratio(row, row.repoman)} | ${fmt(row["repoman --workers 2"])} | ${ratio(row, row["repoman --workers 2"])} | ${row.target ?? ""} |`);
-  }
-  return lines.join("\n");
-}
-
 async function main() {
   const started = Date.now();
   const pki = await fixturePki();
@@ -204,16 +158,7 @@ async function main() {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const header = [
-    `## ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC${QUICK ? " (BENCH_QUICK: reduced sizes)" : ""}`,
-    "",
-    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; Node ${process.version} (OpenSSL ${process.versions.openssl}); nginx 1.22 (2 workers); one client process on the same machine; run took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
-    "",
-    "",
-  ].join("\n");
-  const out = `${header}${table()}\n`;
-  process.stdout.write(out);
-  if (!QUICK) appendFileSync(new URL("../../bench/RESULTS.md", import.meta.url), `\n${out}`);
+  report.publish(QUICK ? " (BENCH_QUICK: reduced sizes)" : "", started, !QUICK);
 }
 
 main().catch((e) => {

@@ -19,25 +19,22 @@ export async function loadActorByDnKey(db: Kysely<Database>, dnKey: string, read
 }
 
 export async function buildActor(db: Kysely<Database>, user: q.UserRow, readOnly: boolean): Promise<Actor> {
-  const groups = await q.groupsOfUser(db, user.id);
-  const perms = await q.permissionsOfGroups(
-    db,
-    groups.map((g) => g.id),
-  );
-  const byGroup = new Map<string, Set<Permission>>(groups.map((g) => [g.id, new Set()]));
+  const groups = new Map<string, { id: string; name: string; permissions: Set<Permission> }>();
   const all = new Set<Permission>();
-  for (const { group_id, permission } of perms) {
-    if (!isPermission(permission)) continue;
-    byGroup.get(group_id)?.add(permission);
+  for (const { group_id, group_name, permission } of await q.grantsOfUser(db, user.id)) {
+    let group = groups.get(group_id);
+    if (!group) groups.set(group_id, (group = { id: group_id, name: group_name, permissions: new Set() }));
+    if (permission === null || !isPermission(permission)) continue;
+    group.permissions.add(permission);
     all.add(permission);
   }
-  const actorGroups: ActorGroup[] = groups.map((g) => ({ id: g.id, name: g.name, permissions: byGroup.get(g.id) ?? new Set() }));
+  const actorGroups: ActorGroup[] = [...groups.values()];
   return {
     userId: user.id,
     userName: user.user_name,
     groups: actorGroups,
     permissions: all,
-    isAdmin: groups.some((g) => g.name === ADMINS_GROUP),
+    isAdmin: actorGroups.some((g) => g.name === ADMINS_GROUP),
     readOnly,
   };
 }

@@ -7,8 +7,9 @@ import * as qi from "../db/images.js";
 import { collectGarbage, type Storage } from "./housekeeping.js";
 import { isUniqueViolation } from "../db/errors.js";
 import type { Actor } from "../policy/actor.js";
+import { buildActor } from "./actors.js";
 import { authorize, authorizeOrThrow } from "../policy/authorize.js";
-import { ADMINS_GROUP, USERS_GROUP, isPermission, type Permission } from "../policy/permissions.js";
+import { ADMINS_GROUP, USERS_GROUP, type Permission } from "../policy/permissions.js";
 import { badRequest, conflict, notFound } from "../errors.js";
 import { canonicalDn, toOneline, DnSyntaxError } from "../x509/dn.js";
 
@@ -76,12 +77,9 @@ export async function getUser(db: Kysely<Database>, actor: Actor, userName: stri
   return view(db, actor, user);
 }
 
-async function view(db: q.Executor, actor: Actor, user: q.UserRow): Promise<UserView> {
-  const groups = await q.groupsOfUser(db, user.id);
-  const perms = await q.permissionsOfGroups(
-    db,
-    groups.map((g) => g.id),
-  );
+async function view(db: Kysely<Database>, actor: Actor, user: q.UserRow): Promise<UserView> {
+  // The actor was loaded for this very request: whoami needs no second look at the same grants.
+  const self = user.id === actor.userId ? actor : await buildActor(db, user, false);
   const mayReadPrivate = authorize(actor, { do: "user.read_private", target: { userId: user.id } }).allowed;
   return {
     userName: user.user_name,
@@ -91,8 +89,8 @@ async function view(db: q.Executor, actor: Actor, user: q.UserRow): Promise<User
     suspended: user.suspended !== 0,
     quotaBytes: mayReadPrivate ? user.quota_bytes : null,
     created: user.created,
-    permissions: [...new Set(perms.map((p) => p.permission).filter(isPermission))].sort(),
-    groups: groups.map((g) => g.name),
+    permissions: [...self.permissions].sort(),
+    groups: self.groups.map((g) => g.name),
   };
 }
 

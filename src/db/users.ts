@@ -57,13 +57,17 @@ export async function groupIdsOfUsers(db: Executor, userIds: readonly string[]):
   return out;
 }
 
-export const groupsOfUser = (db: Executor, userId: string) =>
+// A user's groups with what each grants, in one query: one row per (group, permission), and one
+// row with a null permission for a group that grants nothing. Ordered by group name.
+export const grantsOfUser = (db: Executor, userId: string) =>
   db
-    .selectFrom("groups")
-    .innerJoin("group_members", "group_members.group_id", "groups.id")
-    .selectAll("groups")
+    .selectFrom("group_members")
+    .innerJoin("groups", "groups.id", "group_members.group_id")
+    .leftJoin("group_permissions", "group_permissions.group_id", "groups.id")
+    .select(["groups.id as group_id", "groups.name as group_name", "group_permissions.permission"])
     .where("group_members.user_id", "=", userId)
     .orderBy("groups.name")
+    .orderBy("group_permissions.permission")
     .execute();
 
 export const membersOfGroup = (db: Executor, groupId: string) =>

@@ -20,19 +20,21 @@ export function attachCertificateIdentity(socket: TLSSocket, authenticator: Chai
   connections.set(socket, chain.length === 0 ? "none" : authenticator.authenticate(chain));
 }
 
+// One Identity per verdict: the authenticator hands every connection with the same chain the same
+// AuthResult, so the canonical DN key is computed once per chain, not once per request.
+const identities = new WeakMap<AuthResult, Identity>();
+
 export function certificateIdentity(socket: Socket): Identity {
   const auth = connections.get(socket);
   if (auth === undefined || auth === "none") return { status: "anonymous", reason: "no client certificate was presented" };
-  if (!auth.ok) return { status: "anonymous", reason: `the client certificate was refused (${auth.code}: ${auth.message})` };
-  const { identity } = auth;
-  return {
-    status: "authenticated",
-    dn: identity.dn,
-    dnKey: canonicalDn(identity.dn),
-    limited: identity.limited,
-    via: "certificate",
-    proxy: identity.proxyKind,
-  };
+  let identity = identities.get(auth);
+  if (!identity) {
+    identity = auth.ok
+      ? { status: "authenticated", dn: auth.identity.dn, dnKey: canonicalDn(auth.identity.dn), limited: auth.identity.limited, via: "certificate", proxy: auth.identity.proxyKind }
+      : { status: "anonymous", reason: `the client certificate was refused (${auth.code}: ${auth.message})` };
+    identities.set(auth, identity);
+  }
+  return identity;
 }
 
 export function parseTrustedProxies(cidrs: readonly string[]): BlockList {

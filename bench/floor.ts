@@ -24,8 +24,9 @@ const HANDSHAKE_MS = QUICK ? 2000 : 5000;
 const NGINX = "nginx";
 const BARE = "node:https, body discarded";
 const BARE_SHA = "node:https + SHA-256";
+const BARE_FILE = "node:https + SHA-256 + file";
 const REPOMAN = "repoman";
-const report = new Report([NGINX, BARE, BARE_SHA, REPOMAN]);
+const report = new Report([NGINX, BARE, BARE_SHA, BARE_FILE, REPOMAN]);
 
 interface Contender {
   column: string;
@@ -34,9 +35,9 @@ interface Contender {
   pids: () => number[];
 }
 
-async function startBare(pki: string): Promise<{ port: number; pid: number; stop: () => void }> {
+async function startBare(pki: string, scratch: string): Promise<{ port: number; pid: number; stop: () => void }> {
   const script = fileURLToPath(new URL("./bare-server.js", import.meta.url));
-  const child = spawn(process.execPath, [script, join(pki, "host/hostcert.pem"), join(pki, "host/hostkey.pem"), join(pki, "certificates")], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [script, join(pki, "host/hostcert.pem"), join(pki, "host/hostkey.pem"), join(pki, "certificates"), scratch], { stdio: ["ignore", "pipe", "inherit"] });
   const [line] = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next().then((r) => [r.value as string]);
   return { port: Number(line), pid: child.pid!, stop: () => child.kill() };
 }
@@ -52,7 +53,7 @@ async function main() {
     makeFile(file, SIZE);
     const nginx = await startNginx(join(dir, "nginx"), pki, await freePort(), 2);
     stops.push(() => nginx.stop());
-    const bare = await startBare(pki);
+    const bare = await startBare(pki, dir);
     stops.push(bare.stop);
     const repoman = await spawnServer([
       "--data-dir", join(dir, "data"), "--listen", "127.0.0.1:0",
@@ -71,6 +72,7 @@ async function main() {
       { column: NGINX, t: admin(nginx.port), path: "/images/floor.img", pids: nginx.pid },
       { column: BARE, t: admin(bare.port), path: "/discard", pids: () => [bare.pid] },
       { column: BARE_SHA, t: admin(bare.port), path: "/sha256", pids: () => [bare.pid] },
+      { column: BARE_FILE, t: admin(bare.port), path: "/file", pids: () => [bare.pid] },
       { column: REPOMAN, t: admin(repoman.port), path: "/api/images/raw/admin/xen/floor.img", pids: () => processTree(repoman.child.pid!) },
     ];
     const runs = new Map<string, { mbps: number[]; cpu: number[] }>(uploaders.map((u) => [u.column, { mbps: [], cpu: [] }]));

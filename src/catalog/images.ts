@@ -169,9 +169,11 @@ export async function listImages(db: Kysely<Database>, actor: Actor | null, quer
     if (!found) throw badRequest(`marker: image '${owner}/${name}' does not exist (any more); start again from the first page`);
     page = { ...page, after: { owner, name, value: found.value } };
   }
-  if (query.ownedByUser !== undefined) filter.ownedBy = (await requireUser(db, query.ownedByUser)).id;
-  if (query.sharedWithUser !== undefined) filter.sharedWithUserId = (await requireUser(db, query.sharedWithUser)).id;
-  if (query.sharingByUser !== undefined) filter.sharedByOwnerId = (await requireUser(db, query.sharingByUser)).id;
+  // The caller's own lists (whoami's among them) need no lookup: the actor was loaded for this request.
+  const userId = async (name: string) => (name === actor?.userName ? actor.userId : (await requireUser(db, name)).id);
+  if (query.ownedByUser !== undefined) filter.ownedBy = await userId(query.ownedByUser);
+  if (query.sharedWithUser !== undefined) filter.sharedWithUserId = await userId(query.sharedWithUser);
+  if (query.sharingByUser !== undefined) filter.sharedByOwnerId = await userId(query.sharingByUser);
   if (query.sharedWithGroup !== undefined) {
     const g = await qu.findGroupByName(db, query.sharedWithGroup);
     if (!g) throw notFound(`group '${query.sharedWithGroup}' does not exist`);

@@ -3,6 +3,7 @@
 // settings and nothing else (bench/bare-server.ts: the floor for any Node.js 20 server), and
 // against Repoman. Each upload runs three times, the servers taking turns, and the median counts.
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,7 +39,7 @@ interface Contender {
 async function startBare(pki: string, scratch: string): Promise<{ port: number; pid: number; stop: () => void }> {
   const script = fileURLToPath(new URL("./bare-server.js", import.meta.url));
   const child = spawn(process.execPath, [script, join(pki, "host/hostcert.pem"), join(pki, "host/hostkey.pem"), join(pki, "certificates"), scratch], { stdio: ["ignore", "pipe", "inherit"] });
-  const [line] = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next().then((r) => [r.value as string]);
+  const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
   return { port: Number(line), pid: child.pid!, stop: () => child.kill() };
 }
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fixturePki } from "../support/pki.js";
 import { startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
 import { client, type Credential } from "../support/http.js";
+import { DESCRIPTION_MAX, HYPERVISORS, OS_ARCHES } from "../../src/catalog/names.js";
 
 let t: TestServer;
 let pki: string;
@@ -75,6 +76,19 @@ test("create an image slot: 201, Location template, the original's 21 keys", asy
   assert.equal(own.json.uuid, r.json.uuid);
   const dflt = await t.call("POST", "/api/images", { cred: alice, json: { name: "plain" } });
   assert.equal(dflt.json.hypervisor, "xen");
+});
+
+test("anyone may read the image schema: the same rules that POST /api/images enforces", async () => {
+  const r = await t.call("GET", "/api/schemas/image");
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.title, "image");
+  assert.deepEqual(r.json.required, ["name"]);
+  assert.deepEqual(r.json.properties.os_arch.enum, [...OS_ARCHES]);
+  assert.deepEqual(r.json.properties.hypervisor.items.enum, [...HYPERVISORS]);
+  assert.equal(r.json.properties.description.maxLength, DESCRIPTION_MAX);
+  // What the schema refuses, the API refuses.
+  const refused = await t.call("POST", "/api/images", { cred: alice, form: { name: "schema-check.img", os_arch: "m68k" } });
+  assert.equal(refused.status, 400, refused.text);
 });
 
 test("bad image input: precise 400s, conflicts 409, other namespaces admins only", async () => {

@@ -7,6 +7,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { fixturePki } from "../support/pki.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { addUsers, collectErrors, contextFor, launch, open, screenshot } from "./browser.js";
+import { HYPERVISORS, OS_ARCHES } from "../../src/catalog/names.js";
 
 let t: TestServer;
 let browser: Browser;
@@ -33,6 +34,9 @@ test("create an image from the form", async () => {
   await open(page, t);
   await page.getByRole("link", { name: "New image" }).first().click();
   await page.waitForSelector("h1:text('New image')");
+  // The choices come from the server's image schema, not from a copy in the page.
+  assert.deepEqual(await page.locator("input[name=hypervisor]").evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value)), [...HYPERVISORS]);
+  assert.deepEqual(await page.locator("select[name=os_arch] option").evaluateAll((els) => els.map((e) => (e as HTMLOptionElement).value)), ["", ...OS_ARCHES]);
   await page.getByLabel("Name").fill("sl7-worker.img");
   await page.getByLabel("Description").fill("Scientific Linux 7 worker");
   await page.getByLabel("OS type").fill("linux");

@@ -2,17 +2,26 @@
 // an action the server would refuse; the server's 403 remains the real guard.
 import { get, lastSegment, paths } from "./api.js";
 
-let permissionList;
-/** Every permission a group can grant, as [{ name, description }], from the server (once). */
-export function permissions() {
-  permissionList ??= get("/api/permissions").catch((e) => {
-    permissionList = undefined;
-    throw e;
-  });
-  return permissionList;
+// Lists the server owns and the page must not copy, each fetched once (again after a failure).
+const fetched = new Map();
+function once(path) {
+  if (!fetched.has(path)) {
+    fetched.set(
+      path,
+      get(path).catch((e) => {
+        fetched.delete(path);
+        throw e;
+      }),
+    );
+  }
+  return fetched.get(path);
 }
-export const HYPERVISORS = ["xen", "kvm", "qemu", "vmware", "hyperv", "virtualbox", "lxc"];
-export const OS_ARCHES = ["x86", "x86_64", "i386", "i686", "aarch64", "armv7l", "ppc64le", "s390x", "riscv64"];
+/** Every permission a group can grant, as [{ name, description }]. */
+export const permissions = () => once("/api/permissions");
+/** The JSON Schema of an image's fields: allowed architectures and hypervisors, limits. */
+export const imageSchema = () => once("/api/schemas/image");
+/** The architectures and hypervisors an image may declare, from that schema. */
+export const imageChoices = (schema) => ({ osArches: schema.properties.os_arch.enum, hypervisors: schema.properties.hypervisor.items.enum });
 const PROTECTED_GROUPS = new Set(["admins", "users"]);
 
 /**

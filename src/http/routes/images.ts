@@ -96,6 +96,11 @@ type OwnShare = { Params: { image: string; kind: string; target: string } };
 
 export const imageRoutes: FastifyPluginAsync<{ storage: Storage }> = async (app, { storage }) => {
   const db = storage.db;
+  // What a new image's metadata may hold, as JSON Schema (as Glance's /v2/schemas/image): clients
+  // such as the web page read the allowed architectures and hypervisors here instead of copying them.
+  const imageSchema = { $schema: "https://json-schema.org/draft/2020-12/schema", title: "image", ...createImageBody.json };
+  app.get("/api/schemas/image", { config: { anonymous: true, doc: { summary: "JSON Schema of a new image's fields: allowed values and limits" } } }, async () => imageSchema);
+
   app.get("/api/images", { config: { anonymous: true, doc: { summary: "Images the caller may see (URLs, or objects with detail=true)", query: listImagesQuery } } }, (req, reply) => sendImageList(storage, req, reply, {}));
 
   app.post("/api/images", { config: { doc: { summary: "Create an image slot (image_create; admins in other namespaces)", body: createImageBody }, precheck: (req) => authorizeOrThrow(actorOf(req), { do: "image.create", ownerId: actorOf(req).userId }) } }, async (req, reply) => {

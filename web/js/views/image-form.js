@@ -1,7 +1,7 @@
 // Create an image, or edit one's metadata (including rename and transfer).
 import { api, ApiError, get, paths } from "../api.js";
 import { h, fill, field, select } from "../dom.js";
-import { can, HYPERVISORS, imagePowers, OS_ARCHES } from "../can.js";
+import { can, imageChoices, imagePowers, imageSchema } from "../can.js";
 import { confirmDialog, errorBox, messageArea, pageTitle } from "../ui.js";
 
 export async function imageFormView(ctx, existing) {
@@ -25,6 +25,15 @@ export async function imageFormView(ctx, existing) {
     return;
   }
 
+  let schema;
+  try {
+    schema = await imageSchema();
+  } catch (e) {
+    if (ctx.current()) fill(main, pageTitle(img ? `Edit ${img.name}` : "New image"), errorBox(e));
+    return;
+  }
+  if (!ctx.current()) return;
+  const { osArches, hypervisors } = imageChoices(schema);
   const msg = messageArea();
   const hvs = img ? img.hypervisor.split(",") : ["xen"];
   const text = (name, value, props = {}) => h("input", { type: "text", name, value: value ?? "", autocomplete: "off", spellcheck: "false", ...props });
@@ -35,21 +44,21 @@ export async function imageFormView(ctx, existing) {
     field("Name", text("name", img?.name, { required: true, pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]{0,127}", maxlength: "128" }), img ? "Changing the name renames the image; files are kept." : "Letters, digits, '.', '_' or '-', starting with a letter or digit."),
     !img && can.createImageForOthers(session) && field("Owner", text("user_name", "", { placeholder: session.name, pattern: "[A-Za-z0-9_\\-]{1,64}" }), "Admins may create the image in another user's namespace; empty = yours."),
     img && field("Owner", text("owner", img.owner_user_name, { required: true, pattern: "[A-Za-z0-9_\\-]{1,64}" }), "Change it to transfer the image to another user."),
-    field("Description", h("textarea", { name: "description", rows: "4", maxlength: "4096" }, img?.description ?? "")),
+    field("Description", h("textarea", { name: "description", rows: "4", maxlength: String(schema.properties.description.maxLength) }, img?.description ?? "")),
     h(
       "div",
       { class: "field-row" },
       field("OS type", text("os_type", img?.os_type, { placeholder: "e.g. linux", maxlength: "64" })),
       field("OS variant", text("os_variant", img?.os_variant, { placeholder: "e.g. sl6", maxlength: "64" })),
       // The API has no way to clear an architecture once set, so "Not set" is offered only until then.
-      field("Architecture", select("os_arch", [...(img?.os_arch ? [] : [["", "Not set"]]), ...OS_ARCHES.map((a) => [a, a])], img?.os_arch ?? "")),
+      field("Architecture", select("os_arch", [...(img?.os_arch ? [] : [["", "Not set"]]), ...osArches.map((a) => [a, a])], img?.os_arch ?? "")),
     ),
     h(
       "fieldset",
       { class: "checks" },
       h("legend", null, "Hypervisors"),
       h("small", { class: "hint" }, img ? "One file per hypervisor. Unticking a hypervisor deletes its file." : "One file per hypervisor."),
-      h("div", { class: "check-grid" }, HYPERVISORS.map((hv) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "hypervisor", value: hv, checked: hvs.includes(hv) }), ` ${hv}`))),
+      h("div", { class: "check-grid" }, hypervisors.map((hv) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "hypervisor", value: hv, checked: hvs.includes(hv) }), ` ${hv}`))),
     ),
     h(
       "fieldset",

@@ -1,7 +1,7 @@
 // Find: one searchable, filterable, sortable, paginated list of every image the visitor may see.
 import { api, lastSegment, nextLink } from "../api.js";
 import { h, fill, field, select, uid } from "../dom.js";
-import { can, HYPERVISORS, OS_ARCHES } from "../can.js";
+import { can, imageChoices, imageSchema } from "../can.js";
 import { bytes, when } from "../format.js";
 import { badge, errorBox, pageTitle, notice, takeFlash } from "../ui.js";
 
@@ -55,6 +55,9 @@ function access(session, img) {
 
 export async function imageListView(ctx) {
   const { session, query, main } = ctx;
+  // Without the schema the two choice filters offer only "Any"; the list itself still works.
+  const { osArches, hypervisors } = await imageSchema().then(imageChoices, () => ({ osArches: [], hypervisors: [] }));
+  if (!ctx.current()) return;
   const filterKey = FILTERS.map((k) => `${k}=${query.get(k) ?? ""}`).join("&");
   if (trail.key !== filterKey || !query.get("marker")) trail = { key: filterKey, markers: [] };
 
@@ -84,8 +87,8 @@ export async function imageListView(ctx) {
       ownerList,
       field("OS type", h("input", { type: "text", name: "os_type", value: query.get("os_type") ?? "", placeholder: "e.g. linux" })),
       field("OS variant", h("input", { type: "text", name: "os_variant", value: query.get("os_variant") ?? "", placeholder: "e.g. sl6" })),
-      field("Architecture", select("os_arch", [["", "Any"], ...OS_ARCHES.map((a) => [a, a])], query.get("os_arch"))),
-      field("Hypervisor", select("hypervisor", [["", "Any"], ...HYPERVISORS.map((a) => [a, a])], query.get("hypervisor"))),
+      field("Architecture", select("os_arch", [["", "Any"], ...osArches.map((a) => [a, a])], query.get("os_arch"))),
+      field("Hypervisor", select("hypervisor", [["", "Any"], ...hypervisors.map((a) => [a, a])], query.get("hypervisor"))),
       field("Sort by", select("sort", SORTS, query.get("sort"))),
       field("Per page", select("limit", [...new Set(["25", "50", "100", "250", query.get("limit") || "50"])].sort((a, b) => a - b).map((n) => [n, n]), query.get("limit") || "50")),
     ),

@@ -78,11 +78,11 @@ export class Report {
   }
 
   // Prints the table under a dated heading and, unless this was a quick check, appends it to RESULTS.md.
-  publish(title: string, started: number, save: boolean, note = "") {
+  publish(title: string, started: number, save: boolean) {
     const header = [
       `## ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC${title}`,
       "",
-      `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; Node ${process.version} (OpenSSL ${process.versions.openssl}); nginx 1.22 (2 workers); one client process on the same machine; run took ${((Date.now() - started) / 1000).toFixed(0)} s.${note}`,
+      `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; Node ${process.version} (OpenSSL ${process.versions.openssl}); nginx 1.22 (2 workers); one client process on the same machine; run took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
       "",
       "",
     ].join("\n");

@@ -50,8 +50,8 @@ export function collectErrors(page: Page): string[] {
 /** Open a route of the web interface (e.g. "#/images/alice/x") and wait until it has drawn. */
 export async function open(page: Page, t: TestServer, hash = "#/"): Promise<void> {
   await page.goto(`${origin(t)}/${hash}`);
-  await page.waitForSelector("html[data-ready=true]");
-  await page.waitForFunction(() => !document.querySelector("main .loading"));
+  // A new hash on the same page renders without a page load: wait for that render to finish.
+  await page.waitForFunction((h) => document.documentElement.dataset.rendered === h, hash);
 }
 
 function repoRoot(): string {

@@ -83,6 +83,7 @@ function renderHeader() {
 }
 
 async function render() {
+  const hash = location.hash;
   const { path, query } = parseHash();
   const main = document.getElementById("main");
   const mine = ++generation;
@@ -113,6 +114,7 @@ async function render() {
   }
   if (!route || !segments) {
     fill(main, h("h1", { tabindex: "-1" }, "Page not found"), h("p", null, h("a", { href: "#/" }, "Back to the images")));
+    document.documentElement.dataset.rendered = hash;
     return;
   }
   fill(main, h("p", { class: "loading", role: "status" }, "Loading…"));
@@ -121,7 +123,10 @@ async function render() {
   } catch (e) {
     if (ctx.current()) fill(main, h("h1", { tabindex: "-1" }, "Something went wrong"), errorBox(e));
   }
-  if (ctx.current() && document.activeElement === document.body) main.querySelector("h1")?.focus({ preventScroll: true });
+  if (!ctx.current()) return;
+  if (document.activeElement === document.body) main.querySelector("h1")?.focus({ preventScroll: true });
+  // Which address the page now shows in full: tests (and other automation) wait for it.
+  document.documentElement.dataset.rendered = hash;
 }
 
 window.addEventListener("hashchange", () => {
@@ -134,4 +139,3 @@ document.querySelector(".skip")?.addEventListener("click", (e) => {
 
 await loadSession();
 await render();
-document.documentElement.dataset.ready = "true";

@@ -11,10 +11,9 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../test/support/net.js";
 import { fixturePki } from "../test/support/pki.js";
-import { ADMIN_DN } from "../test/support/server.js";
-import { spawnServer } from "../test/support/process.js";
 import { startNginx } from "./nginx.js";
-import { handshakes, percentile, processTree, request, target, upload, type Target } from "./load.js";
+import { handshakes, percentile, upload, type Target } from "./load.js";
+import { asAdmin, asAliceProxy, startRepoman } from "./repoman.js";
 import { makeFile, mbps, measured, MiB, Report, warmPageCache } from "./report.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -47,7 +46,6 @@ async function main() {
   const started = Date.now();
   const pki = await fixturePki();
   const dir = mkdtempSync(join(tmpdir(), "repoman-floor-"));
-  const ca = join(pki, "ca-bundle.pem");
   const stops: (() => unknown)[] = [];
   try {
     const file = join(dir, "upload.img");
@@ -56,25 +54,17 @@ async function main() {
     stops.push(() => nginx.stop());
     const bare = await startBare(pki, dir);
     stops.push(bare.stop);
-    const repoman = await spawnServer([
-      "--data-dir", join(dir, "data"), "--listen", "127.0.0.1:0",
-      "--host-cert", join(pki, "host/hostcert.pem"), "--host-key", join(pki, "host/hostkey.pem"),
-      "--ca-dir", join(pki, "certificates"), "--admin", `admin,admin@example.org,${ADMIN_DN}`,
-    ]);
-    stops.push(() => repoman.stop());
+    const repoman = await startRepoman(dir, pki, 1, ["floor.img"]);
+    stops.push(() => repoman.server.stop());
 
-    const admin = (port: number) => target(port, ca, join(pki, "users/admin/usercert.pem"), join(pki, "users/admin/userkey.pem"));
-    const proxy = (port: number) => target(port, ca, join(pki, "proxies/alice-rfc.pem"));
-    const alice = await request(admin(repoman.port), "POST", "/api/users", JSON.stringify({ user_name: "alice", cert_dn: "/C=CA/O=Grid/OU=test/CN=Alice Example" }), false);
-    if (alice.status !== 201) throw new Error(`user create answered ${alice.status}: ${alice.text}`);
-    const created = await request(admin(repoman.port), "POST", "/api/images", JSON.stringify({ name: "floor.img" }), false);
-    if (created.status !== 201) throw new Error(`create answered ${created.status}: ${created.text}`);
+    const admin = (port: number) => asAdmin(pki, port);
+    const proxy = (port: number) => asAliceProxy(pki, port);
     const uploaders: Contender[] = [
       { column: NGINX, t: admin(nginx.port), path: "/images/floor.img", pids: nginx.pid },
       { column: BARE, t: admin(bare.port), path: "/discard", pids: () => [bare.pid] },
       { column: BARE_SHA, t: admin(bare.port), path: "/sha256", pids: () => [bare.pid] },
       { column: BARE_FILE, t: admin(bare.port), path: "/file", pids: () => [bare.pid] },
-      { column: REPOMAN, t: admin(repoman.port), path: "/api/images/raw/admin/xen/floor.img", pids: () => processTree(repoman.child.pid!) },
+      { column: REPOMAN, t: repoman.admin, path: repoman.path("floor.img"), pids: repoman.pids },
     ];
     const runs = new Map<string, { mbps: number[]; cpu: number[] }>(uploaders.map((u) => [u.column, { mbps: [], cpu: [] }]));
     for (let round = 0; round < ROUNDS; round++) {
@@ -101,9 +91,9 @@ async function main() {
     const shakers: [string, Contender][] = [
       ["EEC", { column: NGINX, t: admin(nginx.port), path: "/hs.txt", pids: nginx.pid }],
       ["EEC", { column: BARE, t: admin(bare.port), path: "/", pids: () => [bare.pid] }],
-      ["EEC", { column: REPOMAN, t: admin(repoman.port), path: "/api/whoami", pids: () => processTree(repoman.child.pid!) }],
+      ["EEC", { column: REPOMAN, t: repoman.admin, path: "/api/whoami", pids: repoman.pids }],
       ["RFC 3820 proxy", { column: BARE, t: proxy(bare.port), path: "/", pids: () => [bare.pid] }],
-      ["RFC 3820 proxy", { column: REPOMAN, t: proxy(repoman.port), path: "/api/whoami", pids: () => processTree(repoman.child.pid!) }],
+      ["RFC 3820 proxy", { column: REPOMAN, t: repoman.proxy, path: "/api/whoami", pids: repoman.pids }],
     ];
     for (const [credential, s] of shakers) {
       const h = await handshakes(s.t, s.path, s.pids, HANDSHAKE_MS);

@@ -7,10 +7,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { freePort } from "../test/support/net.js";
 import { fixturePki } from "../test/support/pki.js";
-import { ADMIN_DN } from "../test/support/server.js";
-import { spawnServer } from "../test/support/process.js";
 import { startNginx } from "./nginx.js";
-import { download, handshakes, keepAlive, peakRssMb, percentile, processTree, request, target, upload, type Target } from "./load.js";
+import { download, handshakes, keepAlive, peakRssMb, percentile, request, upload, type Target } from "./load.js";
+import { asAdmin, startRepoman } from "./repoman.js";
 import { makeFile, mbps, measured, MiB, Report, warmPageCache } from "./report.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -87,33 +86,6 @@ async function transfers(contenders: Contender[], files: Record<string, string>)
   }
 }
 
-async function startRepoman(column: Column, workers: number, dir: string, pki: string) {
-  const server = await spawnServer([
-    "--data-dir", join(dir, `data-${workers}`), "--listen", "127.0.0.1:0", "--workers", String(workers),
-    "--host-cert", join(pki, "host/hostcert.pem"), "--host-key", join(pki, "host/hostkey.pem"),
-    "--ca-dir", join(pki, "certificates"), "--admin", `admin,admin@example.org,${ADMIN_DN}`,
-  ]);
-  const ca = join(pki, "ca-bundle.pem");
-  const admin = target(server.port, ca, join(pki, "users/admin/usercert.pem"), join(pki, "users/admin/userkey.pem"));
-  const contender: Contender = {
-    column,
-    admin,
-    handshake: { t: target(server.port, ca, join(pki, "proxies/alice-rfc.pem")), path: "/api/whoami" },
-    path: (name) => `/api/images/raw/admin/xen/${name}.img`,
-    pids: () => processTree(server.child.pid!),
-  };
-  const setUp = [
-    ["/api/users", { user_name: "alice", cert_dn: "/C=CA/O=Grid/OU=test/CN=Alice Example" }],
-    ["/api/images", { name: "small.img" }],
-    ["/api/images", { name: "large.img" }],
-  ] as const;
-  for (const [path, body] of setUp) {
-    const r = await request(admin, "POST", path, JSON.stringify(body), false);
-    if (r.status !== 201) throw new Error(`${column}: POST ${path} answered ${r.status}: ${r.text}`);
-  }
-  return { server, contender };
-}
-
 // Peak memory and responsiveness during a large upload, on a fresh process.
 async function uploadProbe(c: Contender, file: string) {
   const agent = keepAlive(c.admin);
@@ -174,13 +146,13 @@ async function main() {
     makeFile(files.tiny, 64);
     const nginx = await startNginx(join(dir, "nginx"), pki, await freePort(), 2);
     stops.push(() => nginx.stop());
-    const nginxAdmin = target(nginx.port, join(pki, "ca-bundle.pem"), join(pki, "users/admin/usercert.pem"), join(pki, "users/admin/userkey.pem"));
+    const nginxAdmin = asAdmin(pki, nginx.port);
     await upload(nginxAdmin, "/hs.txt", files.tiny);
     const contenders: Contender[] = [{ column: "nginx", admin: nginxAdmin, handshake: { t: nginxAdmin, path: "/hs.txt" }, path: (name) => `/images/${name}.img`, pids: nginx.pid }];
     for (const [column, workers] of [["repoman", 1], ["repoman --workers 2", 2]] as const) {
-      const { server, contender } = await startRepoman(column, workers, dir, pki);
-      stops.push(() => server.stop());
-      contenders.push(contender);
+      const instance = await startRepoman(dir, pki, workers, ["small.img", "large.img"]);
+      stops.push(() => instance.server.stop());
+      contenders.push({ column, admin: instance.admin, handshake: { t: instance.proxy, path: "/api/whoami" }, path: (name) => instance.path(`${name}.img`), pids: instance.pids });
     }
     const [, repoman, ...rest] = contenders as [Contender, Contender, ...Contender[]];
     await uploadProbe(repoman, files.large);

@@ -18,7 +18,7 @@ export async function loadActorByDnKey(db: Kysely<Database>, dnKey: string, read
   return { status: "ok", actor: await buildActor(db, user, readOnly) };
 }
 
-export async function buildActor(db: Kysely<Database>, user: q.UserRow, readOnly: boolean): Promise<Actor> {
+export async function buildActor(db: q.Executor, user: q.UserRow, readOnly: boolean): Promise<Actor> {
   const groups = new Map<string, { id: string; name: string; permissions: Set<Permission> }>();
   const all = new Set<Permission>();
   for (const { group_id, group_name, permission } of await q.grantsOfUser(db, user.id)) {

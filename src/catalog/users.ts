@@ -77,7 +77,7 @@ export async function getUser(db: Kysely<Database>, actor: Actor, userName: stri
   return view(db, actor, user);
 }
 
-async function view(db: Kysely<Database>, actor: Actor, user: q.UserRow): Promise<UserView> {
+async function view(db: q.Executor, actor: Actor, user: q.UserRow): Promise<UserView> {
   // The actor was loaded for this very request: whoami needs no second look at the same grants.
   const self = user.id === actor.userId ? actor : await buildActor(db, user, false);
   const mayReadPrivate = authorize(actor, { do: "user.read_private", target: { userId: user.id } }).allowed;

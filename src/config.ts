@@ -29,6 +29,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: "NAME",
     help: "This server's name among all servers sharing one database; must be unique. Its next start reclaims the uploads it left unfinished. Default: HOSTNAME/LISTEN.",
   },
+  {
+    key: "keep-versions",
+    arg: "N",
+    default: "5",
+    help: "Versions of each image file kept per hypervisor, for images that set no keep_versions of their own; older ones are deleted. 0 keeps every version. They count against the owner's quota.",
+  },
   { key: "db-pool-size", arg: "N", default: "10", help: "PostgreSQL connections per server process." },
   { key: "host-cert", arg: "FILE", help: "Server certificate (PEM). Default: DATA_DIR/dev-pki/hostcert.pem, generated with a development CA when missing." },
   { key: "host-key", arg: "FILE", help: "Server private key (PEM), unencrypted." },

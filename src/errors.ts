@@ -4,6 +4,7 @@ export type ErrorKind =
   | "unauthorized"
   | "forbidden"
   | "not_found"
+  | "gone"
   | "conflict"
   | "too_large"
   | "unsupported_media_type";
@@ -21,4 +22,5 @@ export class RepomanError extends Error {
 export const badRequest = (msg: string) => new RepomanError("bad_request", msg);
 export const forbidden = (msg: string) => new RepomanError("forbidden", msg);
 export const notFound = (msg: string) => new RepomanError("not_found", msg);
+export const gone = (msg: string) => new RepomanError("gone", msg);
 export const conflict = (msg: string) => new RepomanError("conflict", msg);

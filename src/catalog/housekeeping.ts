@@ -14,7 +14,10 @@ export interface Storage {
   db: Kysely<Database>;
   blobs: BlobStore;
   serverId: string; // this process, for upload bookkeeping
+  keepVersions: number; // versions kept per hypervisor of images that set none; 0 = all
 }
+
+export const DEFAULT_KEEP_VERSIONS = 5;
 
 export interface Liveness {
   heartbeatMs: number;

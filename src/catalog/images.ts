@@ -8,7 +8,7 @@ import * as qu from "../db/users.js";
 import { isUniqueViolation } from "../db/errors.js";
 import type { Actor } from "../policy/actor.js";
 import { authorizeOrThrow, imageScope, maySeeImage, type ImageRef } from "../policy/authorize.js";
-import { badRequest, conflict, notFound, RepomanError } from "../errors.js";
+import { badRequest, conflict, gone, notFound, RepomanError } from "../errors.js";
 import { requireUser } from "./users.js";
 import { collectGarbage, type Storage } from "./housekeeping.js";
 
@@ -16,9 +16,17 @@ export { SORT_KEYS, type SortKey } from "../db/images.js";
 
 export interface ImageFile {
   hypervisor: string;
+  version: number;
   size: number;
   sha256: string;
-  uploaded: string;
+  uploaded: string; // when this version became current
+}
+
+export interface VersionView extends ImageFile {
+  current: boolean;
+  uploader: string | null;
+  comment: string | null;
+  restoredFrom: number | null;
 }
 
 export interface ImageView {
@@ -34,6 +42,7 @@ export interface ImageView {
   public: boolean;
   expires: string | null;
   version: number;
+  keepVersions: number | null; // null: the server's default
   created: string;
   modified: string;
   uploaded: string | null;
@@ -51,6 +60,7 @@ export interface ImageFields {
   readOnly?: boolean | undefined;
   public?: boolean | undefined;
   expires?: string | null | undefined; // ISO 8601; null clears
+  keepVersions?: number | null | undefined; // null: back to the server's default
 }
 
 export interface NewImage extends ImageFields {
@@ -64,6 +74,7 @@ export interface ImageChanges extends ImageFields {
 }
 
 const now = () => new Date().toISOString();
+const fileOf = (v: qi.VersionRow): ImageFile => ({ hypervisor: v.hypervisor, version: v.version, size: v.size, sha256: v.sha256, uploaded: v.created });
 const isExpired = (row: { expires: string | null }, at: string) => row.expires !== null && row.expires <= at;
 
 function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
@@ -81,7 +92,7 @@ function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]
 async function load(db: qu.Executor, rows: qi.ImageRow[]) {
   const ids = rows.map((r) => r.id);
   const owners = [...new Set(rows.map((r) => r.owner_id))];
-  const [files, users, groups, ownerGroups] = await Promise.all([qi.filesOf(db, ids), qi.userSharesOf(db, ids), qi.groupSharesOf(db, ids), qu.groupIdsOfUsers(db, owners)]);
+  const [files, users, groups, ownerGroups] = await Promise.all([qi.currentFiles(db, ids), qi.userSharesOf(db, ids), qi.groupSharesOf(db, ids), qu.groupIdsOfUsers(db, owners)]);
   const filesBy = groupBy(files, (f) => f.image_id);
   const usersBy = groupBy(users, (u) => u.image_id);
   const groupsBy = groupBy(groups, (g) => g.image_id);
@@ -96,8 +107,10 @@ async function load(db: qu.Executor, rows: qi.ImageRow[]) {
       sharedWithGroupIds: g.map((s) => s.id),
       public: row.unauthenticated_access !== 0,
       expired: isExpired(row, at),
+      readOnly: row.read_only !== 0,
     };
     const order = row.hypervisors.split(",");
+    const current = (filesBy.get(row.id) ?? []).sort((a, b) => order.indexOf(a.hypervisor) - order.indexOf(b.hypervisor));
     const view: ImageView = {
       id: row.id,
       name: row.name,
@@ -111,25 +124,31 @@ async function load(db: qu.Executor, rows: qi.ImageRow[]) {
       public: row.unauthenticated_access !== 0,
       expires: row.expires,
       version: row.version,
+      keepVersions: row.keep_versions,
       created: row.created,
       modified: row.modified,
       uploaded: row.uploaded,
-      files: (filesBy.get(row.id) ?? [])
-        .map((f) => ({ hypervisor: f.hypervisor, size: f.size, sha256: f.sha256, uploaded: f.uploaded }))
-        .sort((a, b) => order.indexOf(a.hypervisor) - order.indexOf(b.hypervisor)),
+      files: current.map(fileOf),
       sharedWithUsers: u.map((s) => s.name),
       sharedWithGroups: g.map((s) => s.name),
     };
-    return { row, ref, view };
+    return { row, ref, view, current };
   });
 }
 
 // Finds an image the actor may see; one they may not see does not exist, so names do not leak.
+// An expired one says so to those who could see it otherwise; a name the actor sees under other
+// owners is named in the answer, so that "does not exist" is never the whole truth.
 async function visible(db: qu.Executor, actor: Actor | null, ownerName: string, name: string) {
   const row = await qi.findImage(db, ownerName, name);
   const loaded = row ? (await load(db, [row]))[0] : undefined;
-  if (!loaded || !maySeeImage(actor, loaded.ref)) throw notFound(`image '${ownerName}/${name}' does not exist`);
-  return loaded;
+  if (loaded && maySeeImage(actor, loaded.ref)) return loaded;
+  if (loaded && maySeeImage(actor, { ...loaded.ref, expired: false })) throw gone(`image '${ownerName}/${name}' expired at ${loaded.row.expires}; its owner can extend it (modify-image --expires)`);
+  const elsewhere = actor ? (await qi.listImageNames(db, imageScope(actor), { name }, { limit: 10 }, now())).filter((r) => r.owner_name !== ownerName) : [];
+  if (elsewhere.length === 0) throw notFound(`image '${ownerName}/${name}' does not exist`);
+  const owners = elsewhere.map((r) => r.owner_name);
+  const hint = owners.length === 1 ? `-o ${owners[0]}` : "-o OWNER";
+  throw notFound(`image '${ownerName}/${name}' does not exist, but you can see ${owners.map((o) => `${o}/${name}`).join(", ")} (name the owner: ${hint} with the repoman client, /api/images/OWNER/${name} in the API)`);
 }
 
 export async function getImage(db: Kysely<Database>, actor: Actor | null, ownerName: string, name: string): Promise<ImageView> {
@@ -153,7 +172,7 @@ export interface ImageName {
 export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page, detail: true): Promise<ImageView[]>;
 export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page, detail: false): Promise<ImageName[]>;
 export async function listImages(db: Kysely<Database>, actor: Actor | null, query: ListQuery, page: qi.Page, detail: boolean): Promise<ImageName[] | ImageView[]> {
-  const filter: qi.ImageFilter = { owner: query.owner, osArch: query.osArch, osType: query.osType, osVariant: query.osVariant, hypervisor: query.hypervisor, q: query.q, public: query.public };
+  const filter: qi.ImageFilter = { owner: query.owner, name: query.name, osArch: query.osArch, osType: query.osType, osVariant: query.osVariant, hypervisor: query.hypervisor, q: query.q, public: query.public };
   const key = page.sort?.key;
   if (page.after && key !== undefined && key !== "owner" && key !== "name") {
     // Continue after the marker image's sort key. One the caller may not see counts as missing,
@@ -194,7 +213,16 @@ function fieldsToColumns(f: ImageFields): Partial<Database["images"]> {
   if (f.readOnly !== undefined) set.read_only = f.readOnly ? 1 : 0;
   if (f.public !== undefined) set.unauthenticated_access = f.public ? 1 : 0;
   if (f.expires !== undefined) set.expires = f.expires;
+  if (f.keepVersions !== undefined) set.keep_versions = f.keepVersions;
   return set;
+}
+
+// The image's fields (as the API names them) that these column values really change.
+const FIELD_OF_COLUMN: Record<string, string> = { name: "name", owner_id: "owner", hypervisors: "hypervisor", unauthenticated_access: "unauthenticated_access" };
+function changedFields(row: Database["images"], set: Partial<Database["images"]>): string[] {
+  return Object.entries(set)
+    .filter(([column, value]) => row[column as keyof Database["images"]] !== value)
+    .map(([column]) => FIELD_OF_COLUMN[column] ?? column);
 }
 
 export async function createImage(db: Kysely<Database>, actor: Actor, input: NewImage): Promise<ImageView> {
@@ -219,6 +247,7 @@ export async function createImage(db: Kysely<Database>, actor: Actor, input: New
         unauthenticated_access: 0,
         expires: null,
         version: 0,
+        keep_versions: null,
         created: at,
         modified: at,
         uploaded: null,
@@ -233,11 +262,11 @@ export async function createImage(db: Kysely<Database>, actor: Actor, input: New
 }
 
 // Metadata only: renames and transfers never touch bytes, because blobs are keyed by image id.
+// Dropping a hypervisor deletes its versions; lowering keep_versions prunes at once.
 export async function modifyImage(s: Storage, actor: Actor, ownerName: string, name: string, changes: ImageChanges): Promise<ImageView> {
   try {
-    const result = await s.db.transaction().execute(async (trx) => {
+    const view = await s.db.transaction().execute(async (trx) => {
       const { row, ref } = await visible(trx, actor, ownerName, name);
-      authorizeOrThrow(actor, { do: "image.modify", image: ref });
       const set = fieldsToColumns(changes);
       let newOwnerName = row.owner_name;
       if (changes.ownerName !== undefined && changes.ownerName !== row.owner_name) {
@@ -248,29 +277,23 @@ export async function modifyImage(s: Storage, actor: Actor, ownerName: string, n
       }
       const newName = changes.name ?? row.name;
       if (newName !== row.name) set.name = newName;
+      authorizeOrThrow(actor, { do: "image.modify", image: ref, fields: changedFields(row, set) });
       if ((newName !== row.name || newOwnerName !== row.owner_name) && (await qi.findImage(trx, newOwnerName, newName))) {
         throw conflict(`image '${newOwnerName}/${newName}' already exists`);
       }
-      // Files of hypervisors dropped from the list go, with their blobs, after the commit.
-      let dropped: string[] = [];
-      if (set.hypervisors !== undefined) {
-        const keep = new Set(set.hypervisors.split(","));
-        const files = await qi.filesOf(trx, [row.id]);
-        const gone = files.filter((f) => !keep.has(f.hypervisor));
-        dropped = gone.map((f) => f.blob_key);
-        await qi.deleteFiles(
-          trx,
-          row.id,
-          gone.map((f) => f.hypervisor),
-        );
-        await qi.addGarbage(trx, dropped, now());
-      }
       set.modified = now();
       await qi.updateImage(trx, row.id, set);
-      return { view: (await load(trx, [(await qi.findImageById(trx, row.id))!]))[0]!.view, dropped };
+      if (set.hypervisors !== undefined) {
+        const keep = new Set(set.hypervisors.split(","));
+        await retire(trx, (await qi.versionsOf(trx, row.id)).filter((v) => !keep.has(v.hypervisor)));
+      }
+      if (set.keep_versions !== undefined) {
+        for (const hypervisor of (set.hypervisors ?? row.hypervisors).split(",")) await prune(trx, row.id, hypervisor, set.keep_versions ?? s.keepVersions);
+      }
+      return (await load(trx, [(await qi.findImageById(trx, row.id))!]))[0]!.view;
     });
-    if (result.dropped.length) await collectGarbage(s);
-    return result.view;
+    await collectGarbage(s);
+    return view;
   } catch (e) {
     if (isUniqueViolation(e)) throw conflict(`an image of that name already exists for that owner`);
     throw e;
@@ -281,12 +304,8 @@ export async function deleteImage(s: Storage, actor: Actor, ownerName: string, n
   await s.db.transaction().execute(async (trx) => {
     const { row, ref } = await visible(trx, actor, ownerName, name);
     authorizeOrThrow(actor, { do: "image.delete", image: ref });
-    const files = await qi.filesOf(trx, [row.id]);
-    await qi.addGarbage(
-      trx,
-      files.map((f) => f.blob_key),
-      now(),
-    );
+    await qi.lockImage(trx, row.id, now());
+    await retire(trx, await qi.versionsOf(trx, row.id));
     await qi.deleteImage(trx, row.id);
   });
   await collectGarbage(s);
@@ -297,7 +316,7 @@ export type ShareTarget = { kind: "user"; name: string } | { kind: "group"; name
 export async function setShare(db: Kysely<Database>, actor: Actor, ownerName: string, name: string, target: ShareTarget, shared: boolean): Promise<ImageView> {
   return db.transaction().execute(async (trx) => {
     const { row, ref } = await visible(trx, actor, ownerName, name);
-    authorizeOrThrow(actor, { do: "image.modify", image: ref });
+    authorizeOrThrow(actor, { do: "image.share", image: ref });
     if (target.kind === "user") {
       const user = await qu.findUserByName(trx, target.name);
       if (!user) throw badRequest(`the user you are trying to share the image with does not exist: '${target.name}'`);
@@ -312,6 +331,82 @@ export async function setShare(db: Kysely<Database>, actor: Actor, ownerName: st
   });
 }
 
+// ---- versions --------------------------------------------------------------------------------
+
+// Removes these versions; the blobs no version names any more become garbage (deleted after the
+// commit by collectGarbage). The caller holds the image's lock.
+async function retire(trx: qu.Executor, versions: readonly qi.VersionRow[]): Promise<void> {
+  if (versions.length === 0) return;
+  await qi.deleteVersions(trx, versions);
+  await qi.addGarbage(trx, await qi.unreferencedBlobs(trx, versions.map((v) => v.blob_key)), now());
+}
+
+// Keeps the newest `keep` versions of one hypervisor (0: all of them).
+async function prune(trx: qu.Executor, imageId: string, hypervisor: string, keep: number): Promise<void> {
+  if (keep > 0) await retire(trx, (await qi.versionsOf(trx, imageId, hypervisor)).slice(keep));
+}
+
+// The bytes that adding one version would free by pruning: blobs only the pruned versions name.
+function freedByNextVersion(versions: readonly qi.VersionRow[], keep: number): number {
+  if (keep === 0) return 0;
+  const staying = new Set(versions.slice(0, keep - 1).map((v) => v.blob_key));
+  const freed = new Map(versions.slice(keep - 1).filter((v) => !staying.has(v.blob_key)).map((v) => [v.blob_key, v.size]));
+  return [...freed.values()].reduce((a, b) => a + b, 0);
+}
+
+const viewOfVersion = (v: qi.VersionRow, current: boolean): VersionView => ({ ...fileOf(v), current, uploader: v.uploader, comment: v.comment, restoredFrom: v.restored_from });
+
+// The versions kept of one image, newest first for each hypervisor.
+export async function listVersions(db: Kysely<Database>, actor: Actor | null, ownerName: string, name: string, hypervisor?: string): Promise<{ image: ImageView; versions: VersionView[] }> {
+  const { row, view } = await visible(db, actor, ownerName, name);
+  const rows = await qi.versionsOf(db, row.id, hypervisor);
+  return { image: view, versions: rows.map((v, i) => viewOfVersion(v, i === 0 || rows[i - 1]!.hypervisor !== v.hypervisor)) };
+}
+
+// The hypervisor an operation on files means: the one asked for, or the only one with files.
+function hypervisorWithFiles(view: ImageView, wanted: string | undefined): string {
+  if (wanted !== undefined) return wanted;
+  const withFiles = view.files.map((f) => f.hypervisor);
+  if (withFiles.length === 1) return withFiles[0]!;
+  if (withFiles.length === 0) throw notFound(`image '${view.ownerName}/${view.name}' has no files yet`);
+  throw badRequest(`image '${view.ownerName}/${view.name}' has files for ${withFiles.join(", ")}: name the hypervisor`);
+}
+
+function noSuchVersion(view: ImageView, hypervisor: string, what: string, kept: readonly qi.VersionRow[]) {
+  const which = kept.length ? `versions kept: ${kept.map((v) => v.version).sort((a, b) => a - b).join(", ")}` : "it has no versions";
+  return notFound(`image '${view.ownerName}/${view.name}' has no ${what} for hypervisor '${hypervisor}' (${which})`);
+}
+
+export interface Rollback {
+  hypervisor?: string | undefined;
+  version?: number | undefined; // default: the version before the current one
+  comment?: string | undefined;
+}
+
+// Makes an older version current again as a new version naming the same blob: nothing is copied,
+// and the history keeps every step.
+export async function rollbackImage(s: Storage, actor: Actor, ownerName: string, name: string, r: Rollback): Promise<{ image: ImageView; version: VersionView }> {
+  const result = await s.db.transaction().execute(async (trx) => {
+    const { row, ref, view } = await visible(trx, actor, ownerName, name);
+    authorizeOrThrow(actor, { do: "image.upload", image: ref });
+    const hypervisor = hypervisorWithFiles(view, r.hypervisor);
+    const at = now();
+    const locked = (await qi.bumpVersion(trx, row.id, at))!;
+    const versions = await qi.versionsOf(trx, row.id, hypervisor);
+    const current = versions[0];
+    if (!current) throw noSuchVersion(view, hypervisor, "file", versions);
+    const target = r.version === undefined ? versions[1] : versions.find((v) => v.version === r.version);
+    if (!target) throw r.version === undefined ? conflict(`image '${ownerName}/${name}' has no version before ${current.version} for '${hypervisor}' to roll back to`) : noSuchVersion(view, hypervisor, `version ${r.version}`, versions);
+    if (target.version === current.version) throw conflict(`version ${target.version} is already the current one`);
+    const added: qi.VersionRow = { ...target, version: current.version + 1, created: at, uploader: actor.userName, comment: r.comment ?? null, restored_from: target.version };
+    await qi.insertVersion(trx, added);
+    await prune(trx, row.id, hypervisor, locked.keep_versions ?? s.keepVersions);
+    return { image: (await load(trx, [(await qi.findImageById(trx, row.id))!]))[0]!.view, version: viewOfVersion(added, true) };
+  });
+  await collectGarbage(s);
+  return result;
+}
+
 // ---- uploads ---------------------------------------------------------------------------------
 
 export interface UploadTicket {
@@ -319,6 +414,8 @@ export interface UploadTicket {
   hypervisor: string;
   blobKey: string;
   maxBytes: number | undefined; // remaining quota
+  uploader: string;
+  comment: string | null;
 }
 
 // Everything that can refuse an upload is decided here, before a byte of the body is read.
@@ -329,33 +426,34 @@ export async function beginUpload(
   name: string,
   hypervisor: string,
   contentLength: number | undefined,
+  comment?: string,
 ): Promise<UploadTicket> {
   return s.db.transaction().execute(async (trx) => {
     const { row, ref, view } = await visible(trx, actor, ownerName, name);
-    authorizeOrThrow(actor, { do: "image.modify", image: ref });
+    authorizeOrThrow(actor, { do: "image.upload", image: ref });
     if (!view.hypervisors.includes(hypervisor)) {
       throw badRequest(`image '${ownerName}/${name}' is for ${view.hypervisors.join(", ")}, not '${hypervisor}'; change its hypervisor list first`);
     }
-    if (view.readOnly) throw conflict(`image '${ownerName}/${name}' is read-only`);
     const owner = (await qu.findUserByName(trx, row.owner_name))!;
     let maxBytes: number | undefined;
     if (owner.quota_bytes > 0) {
-      // The file being replaced is freed by this upload, so it does not count against it.
-      const replaced = view.files.find((f) => f.hypervisor === hypervisor)?.size ?? 0;
-      maxBytes = Math.max(0, owner.quota_bytes - (await qi.usedBytes(trx, owner.id)) + replaced);
+      // Versions pruned by this upload free their bytes, so they do not count against it.
+      const freed = freedByNextVersion(await qi.versionsOf(trx, row.id, hypervisor), row.keep_versions ?? s.keepVersions);
+      maxBytes = Math.max(0, owner.quota_bytes - (await qi.usedBytes(trx, owner.id)) + freed);
       if (contentLength !== undefined && contentLength > maxBytes) {
-        throw new RepomanError("too_large", `upload of ${contentLength} bytes exceeds ${owner.user_name}'s storage quota (${maxBytes} bytes left)`);
+        throw new RepomanError("too_large", `upload of ${contentLength} bytes exceeds ${owner.user_name}'s storage quota (${maxBytes} bytes left, counting every version kept)`);
       }
     }
     const blobKey = `images/${row.id}/${hypervisor}/${randomUUID()}`;
     await qi.addPendingUpload(trx, { blob_key: blobKey, image_id: row.id, hypervisor, server_id: s.serverId, started: now() });
-    return { imageId: row.id, hypervisor, blobKey, maxBytes };
+    return { imageId: row.id, hypervisor, blobKey, maxBytes, uploader: actor.userName, comment: comment ?? null };
   });
 }
 
-// Points the image at the new blob in one transaction; the blob it replaces becomes garbage.
+// Makes the new blob the image's next version in one transaction; versions beyond the image's
+// retention are pruned, and their blobs become garbage.
 export async function commitUpload(s: Storage, ticket: UploadTicket, stored: { size: number; sha256: string }): Promise<ImageView> {
-  const view = await s.db
+  const outcome = await s.db
     .transaction()
     .execute(async (trx) => {
       if (!(await qi.removePendingUpload(trx, ticket.blobKey))) {
@@ -363,23 +461,38 @@ export async function commitUpload(s: Storage, ticket: UploadTicket, stored: { s
         throw conflict("the upload took so long that the server was presumed dead; nothing was stored, please retry");
       }
       const at = now();
-      // Updating the image row first takes its lock, so concurrent commits to one slot run one
-      // after the other on PostgreSQL (SQLite's IMMEDIATE transactions already do): each then
-      // sees the blob the previous one installed and retires it, and none is left orphaned.
-      const hypervisors = await qi.bumpVersion(trx, ticket.imageId, at);
-      if (hypervisors === undefined || !hypervisors.split(",").includes(ticket.hypervisor)) {
-        // Deleted or changed while the bytes were arriving: keep nothing.
+      const image = await qi.bumpVersion(trx, ticket.imageId, at);
+      // Deleted, changed or frozen while the bytes were arriving: keep nothing. (Returned, not
+      // thrown, so that the garbage record commits.)
+      const refusal =
+        image === undefined || !image.hypervisors.split(",").includes(ticket.hypervisor)
+          ? "the image was deleted, or lost this hypervisor, during the upload; nothing was stored"
+          : image.read_only !== 0
+            ? "the image was made read-only during the upload; nothing was stored"
+            : undefined;
+      if (refusal) {
         await qi.addGarbage(trx, [ticket.blobKey], at);
-        return undefined;
+        return { refusal };
       }
-      const previous = (await qi.filesOf(trx, [ticket.imageId])).find((f) => f.hypervisor === ticket.hypervisor);
-      if (previous) await qi.addGarbage(trx, [previous.blob_key], at);
-      await qi.putFile(trx, { image_id: ticket.imageId, hypervisor: ticket.hypervisor, blob_key: ticket.blobKey, size: stored.size, sha256: stored.sha256, uploaded: at });
-      return (await load(trx, [(await qi.findImageById(trx, ticket.imageId))!]))[0]!.view;
+      const previous = (await qi.versionsOf(trx, ticket.imageId, ticket.hypervisor))[0];
+      await qi.insertVersion(trx, {
+        image_id: ticket.imageId,
+        hypervisor: ticket.hypervisor,
+        version: (previous?.version ?? 0) + 1,
+        blob_key: ticket.blobKey,
+        size: stored.size,
+        sha256: stored.sha256,
+        created: at,
+        uploader: ticket.uploader,
+        comment: ticket.comment,
+        restored_from: null,
+      });
+      await prune(trx, ticket.imageId, ticket.hypervisor, image!.keep_versions ?? s.keepVersions);
+      return { view: (await load(trx, [(await qi.findImageById(trx, ticket.imageId))!]))[0]!.view };
     })
     .finally(() => collectGarbage(s));
-  if (!view) throw conflict("the image was deleted, or lost this hypervisor, during the upload; nothing was stored");
-  return view;
+  if (!outcome.view) throw conflict(outcome.refusal);
+  return outcome.view;
 }
 
 export async function abandonUpload(s: Storage, ticket: UploadTicket): Promise<void> {
@@ -398,10 +511,19 @@ export interface Download {
   blobKey: string;
 }
 
-export async function findDownload(db: Kysely<Database>, actor: Actor | null, ownerName: string, name: string, hypervisor: string): Promise<Download> {
-  const { row, view } = await visible(db, actor, ownerName, name);
-  const file = view.files.find((f) => f.hypervisor === hypervisor);
-  if (!file) throw notFound(`image '${ownerName}/${name}' has no file for hypervisor '${hypervisor}'`);
-  const blob = (await qi.filesOf(db, [row.id])).find((f) => f.hypervisor === hypervisor)!;
-  return { image: view, file, blobKey: blob.blob_key };
+// Which version a download wants: the current one, a version number, or the bytes with a checksum.
+export type Pin = { version: number } | { sha256: string } | undefined;
+
+// Resolves the blob once: a download streams that version to its end whatever is uploaded meanwhile.
+export async function findDownload(db: Kysely<Database>, actor: Actor | null, ownerName: string, name: string, hypervisor: string, pin?: Pin): Promise<Download> {
+  const { row, view, current } = await visible(db, actor, ownerName, name);
+  let found: qi.VersionRow | undefined;
+  if (pin === undefined) {
+    found = current.find((f) => f.hypervisor === hypervisor);
+    if (!found) throw notFound(`image '${ownerName}/${name}' has no file for hypervisor '${hypervisor}'`);
+  } else {
+    found = "version" in pin ? await qi.findVersion(db, row.id, hypervisor, pin.version) : await qi.findVersionBySha256(db, row.id, hypervisor, pin.sha256);
+    if (!found) throw noSuchVersion(view, hypervisor, "version" in pin ? `version ${pin.version}` : `version with sha256 ${pin.sha256}`, await qi.versionsOf(db, row.id, hypervisor));
+  }
+  return { image: view, file: fileOf(found), blobKey: found.blob_key };
 }

@@ -81,6 +81,11 @@ function prepare(c: RawConfig, write: boolean): Prepared {
 }
 
 const openDb = (c: RawConfig, dataDir: string) => openDatabase(one(c, "database") ?? defaultDatabaseUrl(dataDir), { poolSize: Number(one(c, "db-pool-size")) });
+function keepVersions(c: RawConfig): number {
+  const n = Number(one(c, "keep-versions"));
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError("keep-versions: expected a whole number, 0 to keep every version");
+  return n;
+}
 const instanceName = (c: RawConfig) => one(c, "instance") ?? `${hostname()}/${one(c, "listen")}`;
 
 async function blobStore(c: RawConfig, dataDir: string): Promise<OpenedStore> {
@@ -129,6 +134,7 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     instance: instanceName(c),
     recoverAtStart: !worker,
     serverId: worker?.serverId,
+    keepVersions: keepVersions(c),
     log,
   });
 }
@@ -192,7 +198,7 @@ async function serve(c: RawConfig): Promise<void> {
 
   // The primary cleans up once, then N workers share the listening sockets (node:cluster). A worker
   // that dies is replaced, and the uploads it had in flight are cleaned up on its behalf.
-  const storage = { db: db.db, blobs: (await blobStore(c, p.dataDir)).blobs, serverId: "primary" };
+  const storage = { db: db.db, blobs: (await blobStore(c, p.dataDir)).blobs, serverId: "primary", keepVersions: keepVersions(c) };
   const recovered = await recoverAtStart(storage, instanceName(c));
   if (recovered.uploads || recovered.partial || recovered.garbage) log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
   let stopping = false;

@@ -5,7 +5,7 @@ import pg from "pg";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Database } from "./schema.js";
-import { migrateToLatest } from "./migrations.js";
+import { migrateTo, migrateToLatest } from "./migrations.js";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -57,7 +57,8 @@ function withStatementCache(sqlite: SqliteDatabase.Database, max = 500) {
 }
 
 // sqlite:/abs/path, sqlite:relative/path, sqlite::memory:, postgres://… / postgresql://…
-export async function openDatabase(url: string, opts: { poolSize?: number } = {}): Promise<MetadataDb> {
+// `upTo` stops the migrations at that one: how tests make a database as an earlier release left it.
+export async function openDatabase(url: string, opts: { poolSize?: number; upTo?: string } = {}): Promise<MetadataDb> {
   let db: Kysely<Database>;
   let dialect: Dialect;
   if (url.startsWith("sqlite:")) {
@@ -79,6 +80,6 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
   } else {
     throw new Error(`unsupported database URL "${url}": use sqlite:PATH or postgres://…`);
   }
-  await migrateToLatest(db);
+  await (opts.upTo === undefined ? migrateToLatest(db) : migrateTo(db, opts.upTo));
   return { db, dialect, close: () => db.destroy() };
 }

@@ -1,11 +1,11 @@
 // SQL for images, their files, shares and upload bookkeeping.
 import { sql, type ExpressionBuilder, type RawBuilder } from "kysely";
-import type { Database, ImageFilesTable, ImagesTable } from "./schema.js";
+import type { Database, ImagesTable, ImageVersionsTable } from "./schema.js";
 import type { Executor } from "./users.js";
 import type { ImageScope } from "../policy/authorize.js";
 
 export type ImageRow = ImagesTable & { owner_name: string };
-export type FileRow = ImageFilesTable;
+export type VersionRow = ImageVersionsTable;
 
 const withOwner = (db: Executor) => db.selectFrom("images").innerJoin("users", "users.id", "images.owner_id").selectAll("images").select("users.user_name as owner_name");
 
@@ -23,35 +23,88 @@ export async function updateImage(db: Executor, id: string, changes: Partial<Omi
   await db.updateTable("images").set(changes).where("id", "=", id).execute();
 }
 
-// A new version of the image's files: returns its hypervisor list, or undefined if it is gone.
-export async function bumpVersion(db: Executor, id: string, at: string): Promise<string | undefined> {
-  const row = await db
+// A new version of the image's files. Updating the row first takes its lock, so concurrent new
+// versions of one image run one after the other on PostgreSQL (SQLite's IMMEDIATE transactions
+// already do): each sees the versions the previous one wrote. Undefined if the image is gone.
+export async function bumpVersion(db: Executor, id: string, at: string) {
+  return db
     .updateTable("images")
     .set((eb) => ({ version: eb("version", "+", 1), uploaded: at, modified: at }))
     .where("id", "=", id)
-    .returning("hypervisors")
+    .returning(["hypervisors", "read_only", "keep_versions"])
     .executeTakeFirst();
-  return row?.hypervisors;
+}
+
+// Takes the image row's lock (see bumpVersion) before versions are read and changed.
+export async function lockImage(db: Executor, id: string, at: string): Promise<void> {
+  await db.updateTable("images").set({ modified: at }).where("id", "=", id).execute();
 }
 
 export async function deleteImage(db: Executor, id: string): Promise<void> {
   await db.deleteFrom("images").where("id", "=", id).execute();
 }
 
-export const filesOf = (db: Executor, imageIds: readonly string[]) =>
-  imageIds.length === 0 ? Promise.resolve([] as FileRow[]) : db.selectFrom("image_files").selectAll().where("image_id", "in", imageIds).execute();
+// ---- versions ----------------------------------------------------------------------------------
 
-export async function putFile(db: Executor, row: FileRow): Promise<void> {
-  await db
-    .insertInto("image_files")
-    .values(row)
-    .onConflict((oc) => oc.columns(["image_id", "hypervisor"]).doUpdateSet({ blob_key: row.blob_key, size: row.size, sha256: row.sha256, uploaded: row.uploaded }))
-    .execute();
+// The current file of each hypervisor of these images: its newest version.
+export const currentFiles = (db: Executor, imageIds: readonly string[]) =>
+  imageIds.length === 0
+    ? Promise.resolve([] as VersionRow[])
+    : db
+        .selectFrom("image_versions as v")
+        .selectAll()
+        .where("v.image_id", "in", imageIds)
+        .where((eb) =>
+          eb(
+            "v.version",
+            "=",
+            eb
+              .selectFrom("image_versions as w")
+              .select((w) => w.fn.max("w.version").as("m"))
+              .whereRef("w.image_id", "=", "v.image_id")
+              .whereRef("w.hypervisor", "=", "v.hypervisor"),
+          ),
+        )
+        .execute();
+
+// Newest first; every hypervisor's when none is named.
+export function versionsOf(db: Executor, imageId: string, hypervisor?: string): Promise<VersionRow[]> {
+  let q = db.selectFrom("image_versions").selectAll().where("image_id", "=", imageId);
+  if (hypervisor !== undefined) q = q.where("hypervisor", "=", hypervisor);
+  return q.orderBy("hypervisor").orderBy("version", "desc").execute();
 }
 
-export async function deleteFiles(db: Executor, imageId: string, hypervisors: readonly string[]): Promise<void> {
-  if (hypervisors.length === 0) return;
-  await db.deleteFrom("image_files").where("image_id", "=", imageId).where("hypervisor", "in", hypervisors).execute();
+export const findVersion = (db: Executor, imageId: string, hypervisor: string, version: number) =>
+  db.selectFrom("image_versions").selectAll().where("image_id", "=", imageId).where("hypervisor", "=", hypervisor).where("version", "=", version).executeTakeFirst();
+
+// The newest version with these bytes (a rollback repeats an older version's checksum).
+export const findVersionBySha256 = (db: Executor, imageId: string, hypervisor: string, sha256: string) =>
+  db
+    .selectFrom("image_versions")
+    .selectAll()
+    .where("image_id", "=", imageId)
+    .where("hypervisor", "=", hypervisor)
+    .where("sha256", "=", sha256)
+    .orderBy("version", "desc")
+    .limit(1)
+    .executeTakeFirst();
+
+export async function insertVersion(db: Executor, row: VersionRow): Promise<void> {
+  await db.insertInto("image_versions").values(row).execute();
+}
+
+export async function deleteVersions(db: Executor, rows: readonly Pick<VersionRow, "image_id" | "hypervisor" | "version">[]): Promise<void> {
+  for (const r of rows) {
+    await db.deleteFrom("image_versions").where("image_id", "=", r.image_id).where("hypervisor", "=", r.hypervisor).where("version", "=", r.version).execute();
+  }
+}
+
+// Of these blobs, those no version names any more.
+export async function unreferencedBlobs(db: Executor, blobKeys: readonly string[]): Promise<string[]> {
+  const unique = [...new Set(blobKeys)];
+  if (unique.length === 0) return [];
+  const used = new Set((await db.selectFrom("image_versions").select("blob_key").where("blob_key", "in", unique).execute()).map((r) => r.blob_key));
+  return unique.filter((k) => !used.has(k));
 }
 
 export const userSharesOf = (db: Executor, imageIds: readonly string[]) =>
@@ -94,6 +147,7 @@ export async function unshareWithGroup(db: Executor, imageId: string, groupId: s
 
 export interface ImageFilter {
   owner?: string | undefined;
+  name?: string | undefined; // exactly this image name
   osArch?: string | undefined;
   osType?: string | undefined;
   osVariant?: string | undefined;
@@ -135,7 +189,7 @@ function sortExpression(key: SortKey): RawBuilder<string | number> {
     case "uploaded":
       return sql<string>`coalesce(images.uploaded, '')`;
     case "size":
-      return sql<number>`coalesce((select f.size from image_files f where f.image_id = images.id order by f.uploaded desc, f.hypervisor limit 1), -1)`;
+      return sql<number>`coalesce((select v.size from image_versions v where v.image_id = images.id order by v.created desc, v.hypervisor limit 1), -1)`;
   }
 }
 
@@ -213,6 +267,7 @@ function listQuery(db: Executor, scope: ImageScope, f: ImageFilter, page: Page, 
     });
   }
   if (f.owner !== undefined) query = query.where("users.user_name", "=", f.owner);
+  if (f.name !== undefined) query = query.where("images.name", "=", f.name);
   if (f.ownedBy !== undefined) query = query.where("images.owner_id", "=", f.ownedBy);
   if (f.osArch !== undefined) query = query.where("images.os_arch", "=", f.osArch);
   if (f.osType !== undefined) query = query.where("images.os_type", "=", f.osType);
@@ -322,15 +377,22 @@ export async function removeGarbage(db: Executor, blobKey: string): Promise<void
   await db.deleteFrom("blob_garbage").where("blob_key", "=", blobKey).execute();
 }
 
+// Every version's bytes count, once per blob: a rollback costs nothing.
 export async function usedBytes(db: Executor, ownerId: string): Promise<number> {
   const row = await db
-    .selectFrom("image_files")
-    .innerJoin("images", "images.id", "image_files.image_id")
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>("image_files.size"), sql<number>`0`).as("n"))
-    .where("images.owner_id", "=", ownerId)
+    .selectFrom((eb) =>
+      eb
+        .selectFrom("image_versions")
+        .innerJoin("images", "images.id", "image_versions.image_id")
+        .select(["image_versions.blob_key", "image_versions.size"])
+        .distinct()
+        .where("images.owner_id", "=", ownerId)
+        .as("b"),
+    )
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>("b.size"), sql<number>`0`).as("n"))
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
 export const blobKeysOfOwner = (db: Executor, ownerId: string) =>
-  db.selectFrom("image_files").innerJoin("images", "images.id", "image_files.image_id").select("image_files.blob_key").where("images.owner_id", "=", ownerId).execute();
+  db.selectFrom("image_versions").innerJoin("images", "images.id", "image_versions.image_id").select("image_versions.blob_key").distinct().where("images.owner_id", "=", ownerId).execute();

@@ -129,12 +129,44 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("pending_uploads_by_server").on("pending_uploads").column("server_id").execute();
     },
   },
+  // Image files become versions: each current file is version 1 of its hypervisor, keeping its
+  // blob, size, checksum and upload time; image_files goes, since the newest version is the file.
+  "0004_image_versions": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("image_versions")
+        .addColumn("image_id", "text", (c) => c.notNull().references("images.id").onDelete("cascade"))
+        .addColumn("hypervisor", "text", (c) => c.notNull())
+        .addColumn("version", "integer", (c) => c.notNull())
+        .addColumn("blob_key", "text", (c) => c.notNull())
+        .addColumn("size", "bigint", (c) => c.notNull())
+        .addColumn("sha256", "text", (c) => c.notNull())
+        .addColumn("created", "text", (c) => c.notNull())
+        .addColumn("uploader", "text")
+        .addColumn("comment", "text")
+        .addColumn("restored_from", "integer")
+        .addPrimaryKeyConstraint("image_versions_pk", ["image_id", "hypervisor", "version"])
+        .execute();
+      await db.schema.createIndex("image_versions_by_blob").on("image_versions").column("blob_key").execute();
+      await sql`insert into image_versions (image_id, hypervisor, version, blob_key, size, sha256, created)
+                select image_id, hypervisor, 1, blob_key, size, sha256, uploaded from image_files`.execute(db);
+      await db.schema.dropTable("image_files").execute();
+      await db.schema.alterTable("images").addColumn("keep_versions", "integer").execute();
+    },
+  },
 };
+
+/** The migrations in order, for tests that build a database as an earlier release left it. */
+export const MIGRATION_NAMES = Object.keys(migrations);
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  await migrateTo(db, MIGRATION_NAMES[MIGRATION_NAMES.length - 1]!);
+}
+
+export async function migrateTo(db: Kysely<any>, name: string): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateTo(name);
   const failed = results?.find((r) => r.status === "Error");
   if (error || failed) {
     throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${String(error)}`);

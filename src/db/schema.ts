@@ -43,19 +43,27 @@ export interface ImagesTable {
   read_only: number;
   unauthenticated_access: number;
   expires: string | null;
-  version: number;
+  version: number; // bumped by every upload and rollback (the original's counter)
+  keep_versions: number | null; // versions kept per hypervisor; null = the server's default, 0 = all
   created: string;
   modified: string;
   uploaded: string | null;
 }
 
-export interface ImageFilesTable {
+// Every upload (or rollback) of one hypervisor's file is a version; the newest is the current file.
+// Versions are never changed; old ones are pruned. A rollback is a new version naming an older
+// one's blob, so one blob may back several versions and is garbage only when none is left.
+export interface ImageVersionsTable {
   image_id: string;
   hypervisor: string;
+  version: number; // 1, 2, … per (image, hypervisor); never reused
   blob_key: string;
   size: number;
   sha256: string;
-  uploaded: string;
+  created: string; // when it became current
+  uploader: string | null; // user name; null for files uploaded before versions existed
+  comment: string | null;
+  restored_from: number | null; // a rollback: the version whose bytes this one brings back
 }
 
 export interface ImageUserSharesTable {
@@ -90,7 +98,7 @@ export interface ServersTable {
 
 export interface Database {
   images: ImagesTable;
-  image_files: ImageFilesTable;
+  image_versions: ImageVersionsTable;
   image_user_shares: ImageUserSharesTable;
   image_group_shares: ImageGroupSharesTable;
   pending_uploads: PendingUploadsTable;

@@ -1,8 +1,8 @@
 // The JSON shapes of the original API (reference §2.2), built from catalog views.
 import type { UserView } from "../catalog/users.js";
 import type { GroupView } from "../catalog/groups.js";
-import type { ImageView } from "../catalog/images.js";
-import { groupUrl, rawUrlTemplate, userUrl, type UrlContext } from "./urls.js";
+import type { ImageView, VersionView } from "../catalog/images.js";
+import { groupUrl, rawUrl, rawUrlTemplate, userUrl, type UrlContext } from "./urls.js";
 
 export function userJson(u: UrlContext, v: UserView, images: string[] = []) {
   return {
@@ -68,6 +68,24 @@ export function imageJson(u: UrlContext, v: ImageView) {
     shared_with: { groups: v.sharedWithGroups.map((g) => groupUrl(u, g)), users: v.sharedWithUsers.map((n) => userUrl(u, n)) },
     // Added keys.
     created: time(u, v.created),
-    files: Object.fromEntries(v.files.map((f) => [f.hypervisor, { size: f.size, checksum: sha256(f.sha256), uploaded: time(u, f.uploaded) }])),
+    files: Object.fromEntries(v.files.map((f) => [f.hypervisor, { size: f.size, checksum: sha256(f.sha256), uploaded: time(u, f.uploaded), version: f.version }])),
+    keep_versions: v.keepVersions,
+  };
+}
+
+export function versionJson(u: UrlContext, image: ImageView, v: VersionView) {
+  return {
+    hypervisor: v.hypervisor,
+    version: v.version,
+    current: v.current,
+    size: v.size,
+    checksum: sha256(v.sha256),
+    uploaded: time(u, v.uploaded),
+    uploader: v.uploader,
+    comment: v.comment,
+    restored_from: v.restoredFrom,
+    // Pinned URLs: the version by number, and its bytes by digest (valid for as long as it is kept).
+    file_url: `${rawUrl(u.base, image.ownerName, v.hypervisor, image.name)}?version=${v.version}`,
+    digest_url: `${rawUrl(u.base, image.ownerName, v.hypervisor, image.name)}@sha256:${v.sha256}`,
   };
 }

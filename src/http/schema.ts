@@ -56,6 +56,11 @@ export function timestamp(description?: string): Field<string | null> {
   });
 }
 
+// null, "" or "default" mean "not set" (the server's default applies).
+export function nullable<T>(f: Field<T>, description?: string): Field<T | null> {
+  return { json: { ...f.json, ...(description ? { description } : {}), nullable: true }, optional: f.optional, parse: (v, n) => (v === null || v === "" || v === "default" ? null : f.parse(v, n)) };
+}
+
 const TRUE = new Set(["true", "yes", "1", "on"]);
 const FALSE = new Set(["false", "no", "0", "off"]);
 

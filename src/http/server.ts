@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { MetadataDb } from "../db/connect.js";
 import type { BlobStore } from "../blobs/blob-store.js";
-import { recoverAtStart, startHeartbeat, type Storage } from "../catalog/housekeeping.js";
+import { DEFAULT_KEEP_VERSIONS, recoverAtStart, startHeartbeat, type Storage } from "../catalog/housekeeping.js";
 import { TrustStore, watchTrustStore } from "../x509/trust-store.js";
 import { ChainAuthenticator } from "../x509/authenticator.js";
 import type { ValidationOptions } from "../x509/validate.js";
@@ -44,6 +44,8 @@ export interface ServerOptions {
   // False in cluster workers: the primary recovers before any worker serves.
   recoverAtStart?: boolean | undefined;
   serverId?: string | undefined;
+  // Versions kept per hypervisor of images that set none (default 5); 0 keeps all.
+  keepVersions?: number | undefined;
   log: (line: Record<string, unknown>) => void;
 }
 
@@ -91,7 +93,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     minVersion: "TLSv1.2" as const,
   });
 
-  const storage: Storage = { db: opts.db.db, blobs: opts.blobs, serverId: opts.serverId ?? randomUUID() };
+  const storage: Storage = { db: opts.db.db, blobs: opts.blobs, serverId: opts.serverId ?? randomUUID(), keepVersions: opts.keepVersions ?? DEFAULT_KEEP_VERSIONS };
   const instance = opts.instance ?? (opts.listen.port ? `${hostname()}/${opts.listen.host}:${opts.listen.port}` : storage.serverId);
   if (opts.recoverAtStart ?? true) {
     const recovered = await recoverAtStart(storage, instance);

@@ -26,4 +26,5 @@ export const userUrl = (u: UrlContext, name: string) => `${u.base}/api/users/${s
 export const groupUrl = (u: UrlContext, name: string) => `${u.base}/api/groups/${seg(name)}`;
 export const imageUrl = (u: UrlContext, owner: string, name: string) => `${u.base}/api/images/${seg(owner)}/${seg(name)}`;
 // The original's raw-file URL template: clients replace the literal __hypervisor__ segment.
-export const rawUrlTemplate = (base: string, owner: string, name: string) => `${base}/api/images/raw/${seg(owner)}/__hypervisor__/${seg(name)}`;
+export const rawUrlTemplate = (base: string, owner: string, name: string) => rawUrl(base, owner, "__hypervisor__", name);
+export const rawUrl = (base: string, owner: string, hypervisor: string, name: string) => `${base}/api/images/raw/${seg(owner)}/${seg(hypervisor)}/${seg(name)}`;

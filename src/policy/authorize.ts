@@ -2,7 +2,7 @@
 // allow or deny with a reason. Deny by default: an action not listed here is never allowed.
 import type { Actor } from "./actor.js";
 import { ADMINS_GROUP, type Permission } from "./permissions.js";
-import { forbidden } from "../errors.js";
+import { conflict, forbidden } from "../errors.js";
 
 interface UserRef {
   userId: string;
@@ -19,6 +19,7 @@ export interface ImageRef {
   sharedWithGroupIds: readonly string[];
   public: boolean;
   expired: boolean;
+  readOnly: boolean;
 }
 
 export type Action =
@@ -36,11 +37,15 @@ export type Action =
   | { do: "group.membership"; group: GroupRef }
   | { do: "group.permission"; group: GroupRef; permission: Permission }
   | { do: "image.create"; ownerId: string }
-  | { do: "image.modify"; image: ImageRef } // metadata, uploads, sharing
+  // `fields`: the image's fields (JSON keys) the change really alters.
+  | { do: "image.modify"; image: ImageRef; fields: readonly string[] }
+  | { do: "image.upload"; image: ImageRef } // new content: an upload or a rollback
+  | { do: "image.share"; image: ImageRef }
   | { do: "image.delete"; image: ImageRef }
   | { do: "image.share_with_group"; image: ImageRef; groupId: string };
 
-export type Decision = { allowed: true } | { allowed: false; reason: string };
+// `conflict`: refused because of the resource's state (read-only), not for lack of a right.
+export type Decision = { allowed: true } | { allowed: false; reason: string; conflict?: boolean };
 
 const ALLOW: Decision = { allowed: true };
 const deny = (reason: string): Decision => ({ allowed: false, reason });
@@ -67,6 +72,8 @@ export function authorize(actor: Actor, action: Action): Decision {
     return deny(`group '${action.group.name}' is protected`);
   }
   if (actor.readOnly && !READS.has(action.do)) return deny("a limited proxy grants read-only access");
+  const frozen = readOnlyImage(actor, action);
+  if (frozen) return frozen;
   if (actor.isAdmin) return ALLOW;
 
   switch (action.do) {
@@ -102,6 +109,8 @@ export function authorize(actor: Actor, action: Action): Decision {
     case "image.create":
       return action.ownerId === actor.userId ? need(actor, "image_create") : deny("only admins may create images in another user's namespace");
     case "image.modify":
+    case "image.upload":
+    case "image.share":
       return imagePower(actor, action.image, "image_modify", "image_modify_group");
     case "image.delete":
       return imagePower(actor, action.image, "image_delete", "image_delete_group");
@@ -115,6 +124,26 @@ export function authorize(actor: Actor, action: Action): Decision {
       // Granting what you do not hold would let a permission manager escalate to anything.
       if (!actor.permissions.has(action.permission)) return deny(`you cannot grant or revoke '${action.permission}', which you do not hold`);
       return need(actor, "group_modify_permissions");
+  }
+}
+
+// A read-only image keeps its content and metadata, for admins too, until read_only is cleared,
+// which only its owner or an admin may do (a request that clears it may change other fields too:
+// clearing is the deliberate act). Sharing stays open: it changes who sees the image, not the
+// image. Deleting is refused rather than allowed to admins, so that nothing is lost by a slip.
+function readOnlyImage(actor: Actor, action: Action): Decision | undefined {
+  if (!("image" in action) || !action.image.readOnly) return undefined;
+  const frozen = (what: string): Decision => ({ allowed: false, conflict: true, reason: `the image is read-only: ${what}; clear read_only first (modify-image --read_only false)` });
+  switch (action.do) {
+    case "image.upload":
+      return frozen("its files cannot be replaced or rolled back");
+    case "image.delete":
+      return frozen("it cannot be deleted");
+    case "image.modify":
+      if (action.fields.includes("read_only")) return actor.isAdmin || action.image.ownerId === actor.userId ? undefined : deny("only the image's owner or an admin may clear read_only");
+      return action.fields.length === 0 ? undefined : frozen(`'${action.fields[0]}' cannot be changed`);
+    default:
+      return undefined;
   }
 }
 
@@ -162,5 +191,5 @@ export function imageScope(actor: Actor | null, ownerId?: string): ImageScope {
 
 export function authorizeOrThrow(actor: Actor, action: Action): void {
   const d = authorize(actor, action);
-  if (!d.allowed) throw forbidden(`not allowed: ${d.reason}`);
+  if (!d.allowed) throw d.conflict ? conflict(d.reason) : forbidden(`not allowed: ${d.reason}`);
 }

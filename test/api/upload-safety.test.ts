@@ -139,6 +139,9 @@ test("two concurrent uploads to one slot: both finish, one wins whole, nothing i
   const meta = await call()("GET", "/api/images/alice/base.img", { cred: alice });
   assert.equal(meta.json.version, 3);
   assert.equal(meta.json.checksum.value, sha(final));
-  assert.equal(blobs().length, 1, "the losing and the replaced blobs are deleted");
+  assert.equal(blobs().length, 3, "both uploads and the original are versions, each with its own blob");
+  const versions = (await call()("GET", "/api/images/alice/base.img/versions", { cred: alice })).json;
+  assert.deepEqual(versions.map((v: any) => v.version), [3, 2, 1]);
+  assert.equal(versions[0].checksum.value, sha(final));
   assert.deepEqual(incoming(), []);
 });

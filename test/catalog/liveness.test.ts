@@ -11,13 +11,13 @@ import { openDatabase, type MetadataDb } from "../../src/db/connect.js";
 import { FsBlobStore } from "../../src/blobs/fs-store.js";
 import * as qi from "../../src/db/images.js";
 import * as qs from "../../src/db/servers.js";
-import { recoverAtStart, startHeartbeat, type Storage } from "../../src/catalog/housekeeping.js";
+import { DEFAULT_KEEP_VERSIONS, recoverAtStart, startHeartbeat, type Storage } from "../../src/catalog/housekeeping.js";
 import { commitUpload } from "../../src/catalog/images.js";
 import { testDatabaseUrl } from "../support/server.js";
 
 let dir: string, db: MetadataDb, blobs: FsBlobStore;
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
-const as = (serverId: string): Storage => ({ db: db.db, blobs, serverId });
+const as = (serverId: string): Storage => ({ db: db.db, blobs, serverId, keepVersions: DEFAULT_KEEP_VERSIONS });
 
 // An upload in flight: its record, and its bytes already in the store.
 async function upload(serverId: string, key: string) {
@@ -53,7 +53,7 @@ test("a peer reclaims the uploads of a process silent for longer than the lease,
     assert.equal(await blobs.size("images/i1/xen/busy"), 1000);
     assert.ok(logs.some((l) => l.msg === "cleaned up after a process that stopped"));
     // The process that was presumed dead cannot commit what was reclaimed.
-    await assert.rejects(commitUpload(as("gone"), { imageId: "img", hypervisor: "xen", blobKey: "images/i1/xen/gone", maxBytes: undefined }, { size: 1000, sha256: "0".repeat(64) }), /presumed dead/);
+    await assert.rejects(commitUpload(as("gone"), { imageId: "img", hypervisor: "xen", blobKey: "images/i1/xen/gone", maxBytes: undefined, uploader: "alice", comment: null }, { size: 1000, sha256: "0".repeat(64) }), /presumed dead/);
   } finally {
     await hb.stop();
   }

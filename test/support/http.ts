@@ -14,6 +14,7 @@ export interface Reply {
   headers: http.IncomingHttpHeaders;
   text: string;
   json: any;
+  body: Buffer;
 }
 
 export interface CallOptions {
@@ -46,14 +47,15 @@ export function client(port: number, caFile: string) {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
+          const body = Buffer.concat(chunks);
+          const text = body.toString("utf8");
           let json: unknown;
           try {
             json = text ? JSON.parse(text) : undefined;
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, body });
         });
         res.on("error", reject);
       };

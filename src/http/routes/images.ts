@@ -3,12 +3,12 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import * as images from "../../catalog/images.js";
 import type { Storage } from "../../catalog/housekeeping.js";
-import { DESCRIPTION_MAX, GROUP_NAME, HYPERVISORS, IMAGE_NAME, OS_ARCHES, OS_FIELD, USER_NAME } from "../../catalog/names.js";
+import { DESCRIPTION_MAX, GROUP_NAME, HYPERVISORS, IMAGE_NAME, OS_ARCHES, OS_FIELD, USER_NAME, VERSION_COMMENT_MAX } from "../../catalog/names.js";
 import { authorizeOrThrow } from "../../policy/authorize.js";
 import { badRequest } from "../../errors.js";
 import { actorOf } from "../app.js";
-import { imageJson } from "../representations.js";
-import { boolean, integer, list, object, oneOf, optional, string, timestamp } from "../schema.js";
+import { imageJson, versionJson } from "../representations.js";
+import { boolean, integer, list, nullable, object, oneOf, optional, string, timestamp } from "../schema.js";
 import { imageUrl } from "../urls.js";
 
 const imageName = () => string({ pattern: IMAGE_NAME, patternHelp: "1-128 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'" });
@@ -19,9 +19,10 @@ const metadata = {
   os_type: osField(),
   os_arch: optional(oneOf(OS_ARCHES)),
   hypervisor: optional(list(oneOf(HYPERVISORS), `comma-separated, from ${HYPERVISORS.join(", ")}`)),
-  read_only: optional(boolean("refuse uploads")),
+  read_only: optional(boolean("refuse every change (files, metadata, deletion) until cleared by the owner or an admin")),
   unauthenticated_access: optional(boolean("anyone may download, without a certificate")),
   expires: optional(timestamp("after this time only the owner and admins see the image")),
+  keep_versions: optional(nullable(integer({ min: 0, max: 100_000 }), "versions kept per hypervisor; 0 = all, null = the server's default")),
 };
 
 export const createImageBody = object({
@@ -41,6 +42,7 @@ const SORTS = images.SORT_KEYS.flatMap((k) => [k, `-${k}`] as const);
 
 export const listImagesQuery = object({
   owner: optional(string({ pattern: USER_NAME })),
+  name: optional(string({ max: 128, description: "only images of exactly this name, of any owner" })),
   os_arch: optional(string({ max: 64 })),
   os_type: optional(string({ max: 64 })),
   os_variant: optional(string({ max: 64 })),
@@ -56,7 +58,7 @@ export const listImagesQuery = object({
 
 type ListWhich = Pick<images.ListQuery, "ownedByUser" | "sharedWithUser" | "sharedWithGroup" | "sharingByUser">;
 
-function fields(b: { description?: string | undefined; os_variant?: string | undefined; os_type?: string | undefined; os_arch?: string | undefined; hypervisor?: string[] | undefined; read_only?: boolean | undefined; unauthenticated_access?: boolean | undefined; expires?: string | null | undefined }): images.ImageFields {
+function fields(b: { description?: string | undefined; os_variant?: string | undefined; os_type?: string | undefined; os_arch?: string | undefined; hypervisor?: string[] | undefined; read_only?: boolean | undefined; unauthenticated_access?: boolean | undefined; expires?: string | null | undefined; keep_versions?: number | null | undefined }): images.ImageFields {
   if (b.hypervisor !== undefined && b.hypervisor.length === 0) throw badRequest("hypervisor: at least one");
   return {
     description: b.description,
@@ -67,13 +69,25 @@ function fields(b: { description?: string | undefined; os_variant?: string | und
     readOnly: b.read_only,
     public: b.unauthenticated_access,
     expires: b.expires,
+    keepVersions: b.keep_versions,
   };
 }
+
+export const rollbackBody = object({
+  hypervisor: optional(oneOf(HYPERVISORS, "needed when more than one hypervisor has files")),
+  version: optional(integer({ min: 1, description: "default: the version before the current one" })),
+  comment: optional(string({ max: VERSION_COMMENT_MAX })),
+});
+
+const versionsQuery = object({
+  hypervisor: optional(string({ max: 64 })),
+  timestamps: optional(oneOf(["ctime", "iso"] as const)),
+});
 
 export async function sendImageList(storage: Storage, req: FastifyRequest, reply: FastifyReply, which: ListWhich) {
   const q = listImagesQuery.parse(req.query);
   const [markerOwner, markerName] = q.marker?.split("/") ?? [];
-  const query = { owner: q.owner, osArch: q.os_arch, osType: q.os_type, osVariant: q.os_variant, hypervisor: q.hypervisor, q: q.q, public: q.unauthenticated_access, ...which };
+  const query = { owner: q.owner, name: q.name, osArch: q.os_arch, osType: q.os_type, osVariant: q.os_variant, hypervisor: q.hypervisor, q: q.q, public: q.unauthenticated_access, ...which };
   const page = {
     limit: q.limit,
     after: markerOwner && markerName ? { owner: markerOwner, name: markerName } : undefined,
@@ -129,7 +143,22 @@ export const imageRoutes: FastifyPluginAsync<{ storage: Storage }> = async (app,
     const v = await images.setShare(storage.db, actorOf(req), owner, name, { kind, name: target }, shared);
     return imageJson(req.urls, v);
   };
+  const versions = async (req: FastifyRequest, owner: string, name: string) => {
+    const q = versionsQuery.parse(req.query);
+    const found = await images.listVersions(db, req.actor, owner, name, q.hypervisor);
+    return found.versions.map((v) => versionJson(req.urls, found.image, v));
+  };
+  const rollback = async (req: FastifyRequest, owner: string, name: string) => {
+    const b = rollbackBody.parse(req.body);
+    const done = await images.rollbackImage(storage, actorOf(req), owner, name, b);
+    return { ...imageJson(req.urls, done.image), restored: versionJson(req.urls, done.image, done.version) };
+  };
   const me = (req: FastifyRequest) => actorOf(req).userName;
+
+  app.get<UI>("/api/images/:user/:image/versions", { config: { anonymous: true, doc: { summary: "The versions kept of an image's files, newest first per hypervisor", query: versionsQuery } } }, (req) => versions(req, req.params.user, req.params.image));
+  app.get<I>("/api/images/:image/versions", { config: { doc: { summary: "The versions kept of one of your images' files", query: versionsQuery } } }, (req) => versions(req, me(req), req.params.image));
+  app.post<UI>("/api/images/:user/:image/rollback", { config: { doc: { summary: "Make an older version current again, as a new version (nothing is copied)", body: rollbackBody } } }, (req) => rollback(req, req.params.user, req.params.image));
+  app.post<I>("/api/images/:image/rollback", { config: { doc: { summary: "Roll back one of your images", body: rollbackBody } } }, (req) => rollback(req, me(req), req.params.image));
 
   app.get<UI>("/api/images/:user/:image", { config: { anonymous: true, doc: { summary: "An image's metadata" } } }, (req) => show(req, req.params.user, req.params.image));
   app.post<UI>("/api/images/:user/:image", { config: { doc: { summary: "Modify, rename or transfer an image", body: modifyImageBody } } }, (req) => modify(req, req.params.user, req.params.image));

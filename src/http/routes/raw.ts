@@ -1,11 +1,14 @@
 // /api/images/raw/[{user}/]{hypervisor}/{image}: streamed uploads (PUT) and downloads (GET, HEAD).
 // Uploads are authorised before a byte of the body is read, stream into a new blob with one
-// SHA-256 pass, and switch the image to it in one transaction; anything less stores nothing.
+// SHA-256 pass, and become the image's next version in one transaction; anything less stores
+// nothing. Downloads take the current version, ?version=N, or {image}@sha256:HEX.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import * as images from "../../catalog/images.js";
 import type { Storage } from "../../catalog/housekeeping.js";
 import { BlobSizeError } from "../../blobs/blob-store.js";
 import { badRequest, RepomanError } from "../../errors.js";
+import { VERSION_COMMENT_MAX } from "../../catalog/names.js";
+import { integer, optional, string } from "../schema.js";
 import { actorOf } from "../app.js";
 import { imageJson } from "../representations.js";
 import { decideRange, etagMatches } from "../ranges.js";
@@ -36,13 +39,29 @@ function contentLength(req: FastifyRequest): number | undefined {
   return Number(v);
 }
 
+// Query parameters are read one by one: others (a cache-buster, timestamps=iso) are no error.
+type Query = Record<string, unknown>;
+const commentParam = optional(string({ max: VERSION_COMMENT_MAX }));
+const versionParam = optional(integer({ min: 1 }));
+
+// {image}@sha256:HEX pins the bytes; image names cannot contain '@'.
+function pinnedName(segment: string, version: number | undefined): { name: string; pin: images.Pin } {
+  const at = segment.indexOf("@");
+  if (at === -1) return { name: segment, pin: version === undefined ? undefined : { version } };
+  const m = /^sha256:([0-9a-fA-F]{64})$/.exec(segment.slice(at + 1));
+  if (!m) throw badRequest(`'${segment.slice(at + 1)}': pin a download as IMAGE@sha256:<64 hex digits>`);
+  if (version !== undefined) throw badRequest("give either ?version or @sha256, not both");
+  return { name: segment.slice(0, at), pin: { sha256: m[1]!.toLowerCase() } };
+}
+
 async function upload(storage: Storage, req: FastifyRequest, reply: FastifyReply, owner: string, hypervisor: string, name: string) {
   let ticket: images.UploadTicket;
   try {
     const actor = actorOf(req);
     const length = contentLength(req);
     const expected = clientSha256(req);
-    ticket = await images.beginUpload(storage, actor, owner, name, hypervisor, length);
+    const comment = commentParam.parse((req.query as Query).comment, "comment");
+    ticket = await images.beginUpload(storage, actor, owner, name, hypervisor, length, comment);
     // A client that waits for "100 Continue" hears it only now, once the upload is authorised.
     if (req.headers.expect?.toLowerCase() === "100-continue") reply.raw.writeContinue();
     let stored;
@@ -65,8 +84,9 @@ async function upload(storage: Storage, req: FastifyRequest, reply: FastifyReply
   }
 }
 
-async function download(storage: Storage, redirect: number | undefined, req: FastifyRequest, reply: FastifyReply, owner: string, hypervisor: string, name: string) {
-  const dl = await images.findDownload(storage.db, req.actor, owner, name, hypervisor);
+async function download(storage: Storage, redirect: number | undefined, req: FastifyRequest, reply: FastifyReply, owner: string, hypervisor: string, segment: string) {
+  const { name, pin } = pinnedName(segment, versionParam.parse((req.query as Query).version, "version"));
+  const dl = await images.findDownload(storage.db, req.actor, owner, name, hypervisor, pin);
   const etag = `"${dl.file.sha256}"`;
   const lastModified = new Date(dl.file.uploaded);
   reply
@@ -74,6 +94,7 @@ async function download(storage: Storage, redirect: number | undefined, req: Fas
     .header("accept-ranges", "bytes")
     .header("etag", etag)
     .header("last-modified", lastModified.toUTCString())
+    .header("x-repoman-version", String(dl.file.version))
     .header("content-disposition", `attachment; filename="${name}"`);
   if (etagMatches(req.headers["if-none-match"], etag)) return reply.code(304).send();
   const size = dl.file.size;
@@ -107,8 +128,8 @@ export const rawRoutes: FastifyPluginAsync<{ storage: Storage; redirectDownloads
   app.addContentTypeParser("*", (_req, _payload, done) => done(null));
 
   const me = (req: FastifyRequest) => actorOf(req).userName;
-  const putDoc = { summary: "Upload the image file for one hypervisor (streamed; Digest or X-Checksum-Sha256 verified)", rawBody: true };
-  const getDoc = { summary: "Download (GET) or probe (HEAD) the image file for one hypervisor; Range and conditional requests", binaryResponse: true };
+  const putDoc = { summary: "Upload the image file for one hypervisor as its next version (streamed; Digest or X-Checksum-Sha256 verified; ?comment= is kept with the version)", rawBody: true };
+  const getDoc = { summary: "Download (GET) or probe (HEAD) the image file for one hypervisor: the current version, ?version=N, or IMAGE@sha256:HEX; Range and conditional requests", binaryResponse: true };
   const downloads = { anonymous: true, publicHttp: true, doc: getDoc };
   app.put<Full>("/api/images/raw/:user/:hypervisor/:image", { config: { doc: putDoc } }, (req, reply) => upload(storage, req, reply, req.params.user, req.params.hypervisor, req.params.image));
   app.put<Own>("/api/images/raw/:hypervisor/:image", { config: { doc: putDoc } }, (req, reply) => upload(storage, req, reply, me(req), req.params.hypervisor, req.params.image));

@@ -31,6 +31,21 @@ export interface ImageFileJson {
   size: number;
   checksum: Checksum;
   uploaded: string | null;
+  version?: number;
+}
+
+export interface VersionJson {
+  hypervisor: string;
+  version: number;
+  current: boolean;
+  size: number;
+  checksum: Checksum;
+  uploaded: string | null;
+  uploader: string | null;
+  comment: string | null;
+  restored_from: number | null;
+  file_url: string;
+  digest_url: string;
 }
 
 export interface ImageJson {
@@ -57,6 +72,7 @@ export interface ImageJson {
   shared_with: { groups: string[]; users: string[] };
   created?: string | null;
   files?: Record<string, ImageFileJson>;
+  keep_versions?: number | null;
 }
 
 export type Form = Record<string, string | undefined>;
@@ -108,6 +124,11 @@ export class RepomanApi {
   image = (owner: string | undefined, name: string) => this.connection.json<ImageJson>("GET", `${imagePath(owner, name)}?${ISO}`);
   createImage = (form: Form) => this.connection.json<ImageJson>("POST", `/api/images?${ISO}`, form);
   modifyImage = (owner: string | undefined, name: string, form: Form) => this.connection.json<ImageJson>("POST", `${imagePath(owner, name)}?${ISO}`, form);
+  // Every image of that name the caller may see, whoever owns it.
+  imagesNamed = (name: string) => this.connection.json<ImageJson[]>("GET", `/api/images?name=${seg(name)}&detail=true&${ISO}`);
+  versions = (owner: string, name: string, hypervisor?: string) =>
+    this.connection.json<VersionJson[]>("GET", `${imagePath(owner, name)}/versions?${ISO}${hypervisor ? `&hypervisor=${seg(hypervisor)}` : ""}`);
+  rollback = (owner: string | undefined, name: string, form: Form) => this.connection.json<ImageJson & { restored: VersionJson }>("POST", `${imagePath(owner, name)}/rollback?${ISO}`, form);
   deleteImage = (owner: string | undefined, name: string) => this.connection.json<unknown>("DELETE", imagePath(owner, name));
   share = (owner: string | undefined, name: string, kind: "user" | "group", target: string, on: boolean) =>
     this.connection.json<unknown>(on ? "POST" : "DELETE", `${imagePath(owner, name)}/share/${kind}/${seg(target)}`);

@@ -47,6 +47,7 @@ const STATUS_MESSAGES: Record<number, string> = {
   404: "Requested resource could not be found",
   408: "Request has timed out.  Please retry or seek assistance.",
   409: "Conflict in request",
+  410: "The image has expired",
   413: "Too large: over the server's size limit or your quota",
   416: "Requested range not satisfiable",
   500: "The server has encountered an error and was unable to process your request.  If problem persists, seek assistance.",

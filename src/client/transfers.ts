@@ -1,10 +1,12 @@
 // Image files to and from the server, streamed (never held in memory) with one SHA-256 pass each
 // way. Uploads wait for the server's "100 Continue", so a refused upload sends no bytes; downloads
-// go to NAME.part, resume it with Range, and become NAME only once their checksum is right.
+// go to NAME.part, resume it with Range, and become NAME only once their checksum is right. Beside
+// NAME.part, NAME.part.etag records which version's bytes it holds, so that a resumed download
+// never splices two versions.
 import { createHash, type Hash } from "node:crypto";
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
-import { createReadStream, createWriteStream, existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ImageJson } from "./api.js";
@@ -36,7 +38,7 @@ export function upload(conn: Connection, path: string, source: () => Readable, s
   const headers: Record<string, string | number> = { "content-type": "application/octet-stream", expect: "100-continue" };
   if (size !== undefined) headers["content-length"] = size;
   return new Promise((resolve, reject) => {
-    const req = conn.open("PUT", `${path}?timestamps=iso`, headers);
+    const req = conn.open("PUT", `${path}${path.includes("?") ? "&" : "?"}timestamps=iso`, headers);
     let body: Readable | undefined;
     let answered = false;
     const send = () => {
@@ -79,8 +81,24 @@ export function upload(conn: Connection, path: string, source: () => Readable, s
 
 export interface DownloadOptions {
   size: number;
-  sha256: string | null;
+  sha256: string; // of the version `path` names: also its ETag
+  version: number;
   onProgress?: ProgressListener;
+  onRestart?: (why: string) => void; // a partial download was thrown away
+}
+
+interface PartRecord {
+  sha256: string;
+  version: number;
+}
+
+function readPartRecord(file: string): PartRecord | undefined {
+  try {
+    const r = JSON.parse(readFileSync(file, "utf8")) as Partial<PartRecord>;
+    return typeof r.sha256 === "string" && typeof r.version === "number" ? { sha256: r.sha256, version: r.version } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function hashFile(file: string, hash: Hash): Promise<void> {
@@ -98,22 +116,36 @@ function followRedirect(to: URL, range: string | undefined): Promise<IncomingMes
 }
 
 export const partialFile = (dest: string) => `${dest}.part`;
+const partRecordFile = (dest: string) => `${partialFile(dest)}.etag`;
+
+// Whether NAME.part can be continued: only if it holds the bytes of the version asked for.
+function resumable(dest: string, opts: DownloadOptions): number {
+  const part = partialFile(dest);
+  if (!existsSync(part)) return 0;
+  const record = readPartRecord(partRecordFile(dest));
+  const offset = statSync(part).size;
+  let restarted: string | undefined;
+  if (!record) restarted = `nothing records which version ${part} holds`;
+  else if (record.sha256 !== opts.sha256) restarted = `${part} holds version ${record.version} (sha256 ${record.sha256.slice(0, 12)}…), but version ${opts.version} (sha256 ${opts.sha256.slice(0, 12)}…) is being downloaded`;
+  else if (offset > opts.size) restarted = `${part} is longer than version ${opts.version}`;
+  if (restarted === undefined) return offset;
+  rmSync(part);
+  opts.onRestart?.(restarted);
+  return 0;
+}
 
 // Resolves with the offset the download resumed from (0 for a fresh one).
 export async function download(conn: Connection, path: string, dest: string, opts: DownloadOptions): Promise<number> {
   const part = partialFile(dest);
-  let offset = existsSync(part) ? statSync(part).size : 0;
-  if (offset > opts.size) {
-    rmSync(part);
-    offset = 0;
-  }
+  let offset = resumable(dest, opts);
+  writeFileSync(partRecordFile(dest), JSON.stringify({ sha256: opts.sha256, version: opts.version } satisfies PartRecord));
   let hash = createHash("sha256");
   if (offset > 0) await hashFile(part, hash);
   let received = offset;
   opts.onProgress?.(received);
   if (offset < opts.size || opts.size === 0) {
     const headers: Record<string, string> = {};
-    // If-Range: should the file have changed since the partial download, the server sends all of it.
+    // If-Range: should the file not be the one the partial download holds, the server sends all of it.
     if (offset > 0) Object.assign(headers, { range: `bytes=${offset}-`, "if-range": `"${opts.sha256}"` });
     let res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = conn.open("GET", path, headers);
@@ -128,6 +160,7 @@ export async function download(conn: Connection, path: string, dest: string, opt
       res = await followRedirect(new URL(res.headers.location, `https://${conn.endpoint.host}:${conn.endpoint.port}`), headers.range);
     }
     if (res.statusCode === 200 && offset > 0) {
+      opts.onRestart?.(`the server sent version ${opts.version} whole instead of the rest of ${part}`);
       offset = 0;
       received = 0;
       hash = createHash("sha256");
@@ -145,10 +178,12 @@ export async function download(conn: Connection, path: string, dest: string, opt
   }
   if (received !== opts.size) throw new ClientError(`the download ended after ${received} of ${opts.size} bytes`, `Run the same command again to resume it from ${part}.`);
   const sha256 = hash.digest("hex");
-  if (opts.sha256 && sha256 !== opts.sha256) {
+  if (sha256 !== opts.sha256) {
     rmSync(part, { force: true });
+    rmSync(partRecordFile(dest), { force: true });
     throw new ClientError(`checksum mismatch: the server said sha256 ${opts.sha256}, the download has ${sha256}`, "The downloaded file was deleted; try again.");
   }
   renameSync(part, dest);
+  rmSync(partRecordFile(dest), { force: true });
   return offset;
 }

@@ -138,17 +138,28 @@ test("get-image: download, -p, -o for an image shared with you, an existing file
 
 test("get-image resumes a partial download with Range, and deletes a download whose checksum is wrong", async () => {
   const bytes = readFileSync(join(w.home, "disk.raw"));
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
   const dest = join(w.home, "resumed.img");
+  // What an interrupted get-image leaves: the bytes so far, and which version they are of.
   writeFileSync(`${dest}.part`, bytes.subarray(0, 1_000_000));
+  writeFileSync(`${dest}.part.etag`, JSON.stringify({ sha256, version: 1 }));
   const before = w.t.logs.length;
   const r = await w.run("alice", ["gi", "-p", dest, "sl64.img"]);
   expectExit(r, 0, /Resumed the partial download .*resumed\.img\.part at byte 1000000\n\[OK\]/);
   assert.ok(readFileSync(dest).equals(bytes));
   assert.equal(existsSync(`${dest}.part`), false);
+  assert.equal(existsSync(`${dest}.part.etag`), false);
   assert.ok(w.t.logs.slice(before).some((l) => l.method === "GET" && l.status === 206), JSON.stringify(w.t.logs.slice(before)));
+
+  // A partial file that nothing says the version of is not trusted: the download starts again.
+  const unknown = join(w.home, "unknown.img");
+  writeFileSync(`${unknown}.part`, Buffer.alloc(1_000_000, 7));
+  expectExit(await w.run("alice", ["gi", "-p", unknown, "sl64.img"]), 0, /Starting the download again: nothing records which version .*unknown\.img\.part holds\.\n\[OK\]/);
+  assert.ok(readFileSync(unknown).equals(bytes));
 
   const bad = join(w.home, "bad.img");
   writeFileSync(`${bad}.part`, Buffer.alloc(1_000_000, 7));
+  writeFileSync(`${bad}.part.etag`, JSON.stringify({ sha256, version: 1 }));
   const mismatch = await w.run("alice", ["gi", "-p", bad, "sl64.img"]);
   expectExit(mismatch, 1, undefined, /\[FAILED\] get-image\n\tchecksum mismatch: the server said sha256 [0-9a-f]{64}, the download has [0-9a-f]{64}\n\tThe downloaded file was deleted; try again\./);
   assert.equal(existsSync(bad), false);

@@ -71,6 +71,16 @@ const description: OptionDef = { short: "d", long: "description", metavar: "DESC
 const osArch: OptionDef = { long: "os_arch", metavar: "ARCH", choices: OS_ARCHES, help: `Operating system architecture: ${OS_ARCHES.join(", ")}.` };
 const osType: OptionDef = { long: "os_type", metavar: "TYPE", help: "Operating system type, e.g. linux." };
 const osVariant: OptionDef = { long: "os_variant", metavar: "VARIANT", help: "Operating system variant, e.g. sl6." };
+const readOnly: OptionDef = {
+  long: "read_only",
+  metavar: "{true,false}",
+  choices: ["true", "false"],
+  help: "Protect the image (new): no upload, rollback, metadata change or deletion until it is set back to false by its owner or an admin.",
+};
+const expires: OptionDef = { long: "expires", metavar: "WHEN", help: "When the image expires (new): an ISO date or date-time (2027-06-30), a time from now (90m, 12h, 30d, 8w), or never." };
+const keepVersions: OptionDef = { long: "keep_versions", metavar: "N", help: "How many versions of each file to keep (new); 0 keeps all, default goes back to the server's setting." };
+const comment: OptionDef = { short: "c", long: "comment", metavar: "TEXT", help: "A note kept with the new version (new), shown by list-images IMAGE --versions." };
+const hypervisorOf = (help: string): OptionDef => ({ short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help });
 const image: ArgDef = { name: "image", help: "The name of the image.", arity: "one" };
 const user: ArgDef = { name: "user", help: "The user name.", arity: "one" };
 const group: ArgDef = { name: "group", help: "The group name.", arity: "one" };
@@ -120,6 +130,9 @@ export const COMMANDS: CommandDef[] = [
       osArch,
       osType,
       osVariant,
+      readOnly,
+      expires,
+      keepVersions,
     ],
   },
   {
@@ -131,13 +144,17 @@ export const COMMANDS: CommandDef[] = [
     options: [
       access,
       description,
-      { short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help: "Comma-separated hypervisors; a hypervisor left out loses its file." },
+      force("deleting the files of hypervisors left out of -h"),
+      hypervisorOf("Comma-separated hypervisors; a hypervisor left out loses its file and its versions (after a confirmation)."),
       { short: "n", long: "new_name", metavar: "NAME", help: "Rename the image." },
       { short: "N", long: "new_owner", metavar: "USER", help: "Give the image to another user." },
       owner("changes"),
       osArch,
       osType,
       osVariant,
+      readOnly,
+      expires,
+      keepVersions,
     ],
   },
   {
@@ -145,7 +162,7 @@ export const COMMANDS: CommandDef[] = [
     alias: "li",
     section: "Images",
     summary: "List your images, or describe one.",
-    description: "Without arguments: your images. With an image name: all its metadata.",
+    description: "Without arguments: your images. With an image name: all its metadata, or with --versions the versions kept of its files. An image shared with you is found without -o when you can see only one image of that name.",
     args: [{ name: "image", help: "Describe this image.", arity: "optional" }],
     options: [
       { short: "a", long: "all", help: "Your images and those shared with you." },
@@ -154,9 +171,10 @@ export const COMMANDS: CommandDef[] = [
       { short: "o", long: "owner", metavar: "USER", help: "The owner of the image to describe; without an image, list USER's images." },
       { short: "s", long: "short", help: "Only owner/name, one per line." },
       { short: "U", long: "urls", help: "The download URLs of each image." },
+      { long: "versions", help: "With an image name: the versions kept of its files, newest first (new)." },
     ],
     exclusive: [
-      ["short", "urls"],
+      ["short", "urls", "versions"],
       ["all", "group", "user", "image"],
     ],
     json: true,
@@ -171,27 +189,44 @@ export const COMMANDS: CommandDef[] = [
       { name: "file", help: "The local image file.", arity: "one", complete: "file" },
       image,
     ],
-    options: [force("overwriting the image's existing file"), { short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help: "Hypervisor of this file; needed when the image has several." }, owner("uploads")],
+    options: [comment, force("uploading a new version over the image's existing file"), hypervisorOf("Hypervisor of this file; needed when the image has several."), owner("uploads")],
   },
   {
     name: "get-image",
     alias: "gi",
     section: "Images",
     summary: "Download an image file (new).",
-    description: "An interrupted download is resumed by running the same command again; the file is checked against the server's SHA-256 before it gets its name.",
+    description:
+      "The download is pinned to one version: the current one, or --version N. An interrupted download is resumed by running the same command again, from NAME.part, as long as that version is kept; if the image has changed meanwhile it starts again and says so. The file is checked against the server's SHA-256 before it gets its name.",
     args: [image],
     options: [
       { short: "p", long: "path", metavar: "PATH", complete: "file", help: "Where to save the file (default: the image name, in the current directory)." },
-      { short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help: "Which hypervisor's file; needed when the image has several." },
+      hypervisorOf("Which hypervisor's file; needed when the image has several."),
       owner("downloads"),
       force("replacing an existing file at PATH"),
+      { long: "version", metavar: "N", integer: true, help: "Download version N instead of the current one (list-images IMAGE --versions lists them)." },
+    ],
+  },
+  {
+    name: "rollback-image",
+    alias: "rbi",
+    section: "Images",
+    summary: "Make an older version of an image's file current again (new).",
+    description: "The older version becomes the newest, as a new entry in the history: nothing is copied, and nothing is lost. list-images IMAGE --versions shows the history.",
+    args: [image],
+    options: [
+      comment,
+      hypervisorOf("Which hypervisor's file; needed when several have files."),
+      owner("rollbacks"),
+      { long: "version", metavar: "N", integer: true, help: "The version to go back to (default: the one before the current one)." },
     ],
   },
   {
     name: "remove-image",
     alias: "ri",
     section: "Images",
-    summary: "Delete an image and its files.",
+    summary: "Delete an image, its files and all their versions.",
+    description: "Before asking, it says whether the image is public, whom it is shared with, and how many versions go with it. A read-only image cannot be deleted.",
     args: [image],
     options: [force("deleting"), owner("deleting")],
   },
@@ -206,6 +241,7 @@ export const COMMANDS: CommandDef[] = [
     options: [
       access,
       { long: "clean", help: "Start from an empty staging directory." },
+      comment,
       description,
       force("overwriting an existing image"),
       { long: "gzip", help: "Upload the image gzip-compressed (compressed while uploading; the name gets .gz)." },

@@ -2,12 +2,13 @@
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Readable } from "node:stream";
-import { hypervisorsOf, rawPath, type ImageJson } from "../../client/api.js";
+import { hypervisorsOf, rawPath, type ImageJson, type RepomanApi } from "../../client/api.js";
 import { ClientError } from "../../client/errors.js";
 import { Progress } from "../../client/progress.js";
 import { download, partialFile, upload } from "../../client/transfers.js";
 import { arg, flag, opt, print, type Ctx, type Handler } from "./context.js";
 import { okLine } from "./output.js";
+import { imageToRead } from "./run-images.js";
 
 export function chooseHypervisor(image: ImageJson, wanted: string | undefined): string {
   const supported = hypervisorsOf(image);
@@ -30,11 +31,13 @@ function localFile(file: string): number {
 export async function uploadChecked(ctx: Ctx, image: ImageJson, hypervisor: string, label: string, source: () => Readable, size: number | undefined): Promise<ImageJson> {
   const api = await ctx.session.api();
   const progress = new Progress(label, size);
-  const result = await upload(api.connection, rawPath(image.owner_user_name, hypervisor, image.name), source, size, progress.update);
+  const comment = opt(ctx, "comment");
+  const path = rawPath(image.owner_user_name, hypervisor, image.name) + (comment === undefined ? "" : `?comment=${encodeURIComponent(comment)}`);
+  const result = await upload(api.connection, path, source, size, progress.update);
   progress.finish();
   const stored = result.image.files?.[hypervisor]?.checksum.value;
   if (stored !== result.sha256) throw new ClientError(`the server's checksum of the upload differs from the local one`, `sent sha256 ${result.sha256}, the server stored ${stored ?? "no checksum"}`);
-  ctx.session.log("INFO", `uploaded ${result.bytes} bytes to ${image.owner_user_name}/${image.name} (${hypervisor}), sha256 ${result.sha256}`);
+  ctx.session.log("INFO", `uploaded ${result.bytes} bytes to ${image.owner_user_name}/${image.name} (${hypervisor}), sha256 ${result.sha256}, now version ${result.image.files?.[hypervisor]?.version}`);
   return result.image;
 }
 
@@ -46,6 +49,7 @@ const putImage: Handler = async (ctx) => {
   const image = await api.image(opt(ctx, "owner"), name);
   const hypervisor = chooseHypervisor(image, opt(ctx, "hypervisor"));
   if (image.files?.[hypervisor] && !flag(ctx, "force")) {
+    // The file it replaces stays a version of the image (rollback-image brings it back), as long as it is kept.
     const answer = await ctx.session.terminal.confirm(`Image '${name}' already contains an image file for hypervisor ${hypervisor}.  Overwrite? [yes]/[n]o: `);
     if (answer === undefined) throw new ClientError(`Image '${name}' already contains an image file for hypervisor ${hypervisor}; it was not overwritten`, "Answer the question on a terminal, or pass -f/--force to overwrite it.");
     if (!answer) return print("Aborting upload");
@@ -55,22 +59,36 @@ const putImage: Handler = async (ctx) => {
   print(okLine(`${file} uploaded to image '${name}', hypervisor ${hypervisor}`));
 };
 
+// The version to download: --version N, or the current one.
+async function chosenVersion(ctx: Ctx, api: RepomanApi, image: ImageJson, hypervisor: string): Promise<{ version: number; size: number; sha256: string }> {
+  const wanted = ctx.options.version as number | undefined;
+  const current = image.files?.[hypervisor];
+  if (wanted === undefined || wanted === current?.version) {
+    if (!current?.checksum.value || current.version === undefined) throw new ClientError(`Image '${image.name}' has no file for hypervisor ${hypervisor} yet`, "Its owner can upload one with put-image.");
+    return { version: current.version, size: current.size, sha256: current.checksum.value };
+  }
+  const versions = await api.versions(image.owner_user_name, image.name, hypervisor);
+  const v = versions.find((x) => x.version === wanted);
+  if (!v?.checksum.value) throw new ClientError(`Image '${image.name}' has no version ${wanted} for hypervisor ${hypervisor}`, versions.length ? `Versions kept: ${versions.map((x) => x.version).reverse().join(", ")}` : "It has no files yet.");
+  return { version: v.version, size: v.size, sha256: v.checksum.value };
+}
+
 const getImage: Handler = async (ctx) => {
   const name = arg(ctx, "image")!;
   const api = await ctx.session.api();
-  const image = await api.image(opt(ctx, "owner"), name);
+  const image = await imageToRead(ctx, api, name);
   const hypervisor = chooseHypervisor(image, opt(ctx, "hypervisor"));
-  const file = image.files?.[hypervisor];
-  if (!file) throw new ClientError(`Image '${name}' has no file for hypervisor ${hypervisor} yet`, "Its owner can upload one with put-image.");
+  const file = await chosenVersion(ctx, api, image, hypervisor);
   let dest = opt(ctx, "path") ?? image.name;
   if (existsSync(dest) && statSync(dest).isDirectory()) dest = join(dest, image.name);
   if (existsSync(dest) && !flag(ctx, "force")) throw new ClientError(`${dest} already exists`, "Pass -f/--force to replace it, or choose another file with -p PATH.");
-  const resuming = existsSync(partialFile(dest));
-  print(`Downloading image '${name}', hypervisor ${hypervisor}, to ${dest} ...`);
+  const pinned = ctx.options.version === undefined ? "" : `, version ${file.version}`;
+  print(`Downloading image '${name}', hypervisor ${hypervisor}${pinned}, to ${dest} ...`);
   const progress = new Progress(basename(dest), file.size);
-  const offset = await download(api.connection, rawPath(image.owner_user_name, hypervisor, image.name), dest, { size: file.size, sha256: file.checksum.value, onProgress: progress.update });
+  const path = `${rawPath(image.owner_user_name, hypervisor, image.name)}?version=${file.version}`;
+  const offset = await download(api.connection, path, dest, { ...file, onProgress: progress.update, onRestart: (why) => print(`Starting the download again: ${why}.`) });
   progress.finish();
-  if (resuming && offset > 0) print(`Resumed the partial download ${partialFile(dest)} at byte ${offset}`);
+  if (offset > 0) print(`Resumed the partial download ${partialFile(dest)} at byte ${offset}`);
   print(okLine(`Downloaded image '${name}', hypervisor ${hypervisor}, to ${dest}`));
 };
 

@@ -1,7 +1,9 @@
 // Two repoman-server processes sharing one PostgreSQL database and one Ceph RGW bucket serve one
 // repository: what one stores the other serves; concurrent uploads to one slot through both
-// resolve cleanly; kill -9 of one mid-upload loses nothing and, once it is back, leaves no
-// orphaned object or multipart upload. Server A streams downloads; B redirects to presigned URLs.
+// resolve cleanly into versions; kill -9 of one mid-upload loses nothing and, once it is back,
+// leaves no orphaned object or multipart upload; versions pruned through either server are
+// deleted from the bucket, and a download in progress finishes on the version it started with.
+// Server A streams downloads; B redirects to presigned URLs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import https from "node:https";
@@ -18,6 +20,7 @@ import { freshBucket, S3_NOTICE, testS3 } from "../support/s3.js";
 import { freePort } from "../support/net.js";
 import { runRepoman } from "../support/repoman-cli.js";
 import type { S3Client } from "../../src/blobs/s3-client.js";
+import { openDatabase } from "../../src/db/connect.js";
 
 const s3 = testS3();
 const pgUrl = process.env.REPOMAN_TEST_POSTGRES_URL;
@@ -64,6 +67,21 @@ async function download(name: "a" | "b", range?: string): Promise<Buffer> {
 
 const objects = () => bucket.listKeys("repo/");
 const multiparts = () => bucket.listMultipartUploads("repo/");
+const versions = async () => (await call("a")("GET", "/api/images/alice/shared.img/versions", { cred: alice })).json as { version: number; checksum: { value: string } }[];
+
+// No orphans: the bucket holds exactly the blobs that versions name, and nothing is pending.
+async function assertNoOrphans() {
+  const db = await openDatabase(databaseUrl);
+  try {
+    const named = new Set((await db.db.selectFrom("image_versions").select("blob_key").execute()).map((r) => `repo/${r.blob_key}`));
+    assert.deepEqual((await objects()).sort(), [...named].sort());
+    assert.deepEqual(await db.db.selectFrom("blob_garbage").selectAll().execute(), []);
+    assert.deepEqual(await db.db.selectFrom("pending_uploads").selectAll().execute(), []);
+    assert.deepEqual(await multiparts(), []);
+  } finally {
+    await db.close();
+  }
+}
 
 before(async () => {
   if (skip) return;
@@ -106,7 +124,13 @@ test("an upload through one server is downloadable through the other, both ways"
   assert.equal((await call("b")("PUT", "/api/images/raw/alice/xen/shared.img", { cred: alice, body: current })).status, 200);
   assert.ok((await download("a")).equals(current));
   assert.ok((await download("a", "bytes=-100")).equals(current.subarray(-100)));
-  assert.equal((await objects()).length, 1, "the replaced object is deleted");
+  assert.deepEqual((await versions()).map((v) => v.checksum.value), [sha(current), sha(first)], "the replaced file is kept as version 1");
+  assert.equal((await objects()).length, 2);
+  const pinned = await get("a", `/api/images/raw/alice/xen/shared.img@sha256:${sha(first)}`);
+  assert.ok(pinned.body.equals(first), "a download pinned by digest gets that version through either server");
+  const redirected = await get("b", "/api/images/raw/alice/xen/shared.img?version=1");
+  assert.equal(redirected.status, 307);
+  assert.ok(Buffer.from(await (await fetch(String(redirected.headers.location))).arrayBuffer()).equals(first));
 });
 
 test("concurrent uploads to one slot through both servers: one wins whole, nothing is left over", { skip }, async () => {
@@ -123,9 +147,9 @@ test("concurrent uploads to one slot through both servers: one wins whole, nothi
   assert.ok((await download("b")).equals(final));
   const meta = await call("b")("GET", "/api/images/alice/shared.img", { cred: alice });
   assert.equal(meta.json.checksum.value, sha(final));
-  assert.equal((await objects()).length, 1);
-  assert.deepEqual(await multiparts(), []);
+  assert.deepEqual((await versions()).map((v) => v.version), [4, 3, 2, 1], "both uploads became versions, in commit order");
   current = final;
+  await assertNoOrphans();
 });
 
 test("kill -9 of one server mid-upload loses nothing; its next start leaves no orphans", { skip }, async () => {
@@ -148,7 +172,8 @@ test("kill -9 of one server mid-upload loses nothing; its next start leaves no o
   assert.equal((await multiparts()).length, 1, "the dead server's multipart upload is there until it is reclaimed");
   await start("a");
   assert.deepEqual(await multiparts(), [], "its next start aborted it");
-  assert.equal((await objects()).length, 1);
+  assert.deepEqual((await versions()).map((v) => v.version), [4, 3, 2, 1]);
+  await assertNoOrphans();
   assert.match(servers.a.proc!.stdout(), /cleaned up after interrupted uploads/);
   assert.ok((await download("a")).equals(current));
   const meta = await call("a")("GET", "/api/images/alice/shared.img", { cred: alice });
@@ -160,6 +185,7 @@ test("the repoman client follows B's redirect to the object store, resuming a pa
   mkdirSync(home);
   const dest = join(home, "got.img");
   writeFileSync(`${dest}.part`, current.subarray(0, 1_000_000));
+  writeFileSync(`${dest}.part.etag`, JSON.stringify({ sha256: sha(current), version: 4 }));
   const r = await runRepoman(["-r", `127.0.0.1:${servers.b.port}`, "gi", "-p", dest, "shared.img"], {
     cwd: home,
     env: { HOME: home, X509_CERT_DIR: join(pki, "certificates"), X509_USER_PROXY: join(pki, "proxies", "alice-rfc.pem") },
@@ -167,4 +193,60 @@ test("the repoman client follows B's redirect to the object store, resuming a pa
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Resumed the partial download .* at byte 1000000/);
   assert.ok(readFileSync(dest).equals(current));
+});
+
+test("a download through A started before an upload through B finishes on the old bytes, even when that version is pruned", { skip }, async () => {
+  const fresh = randomBytes(13 * MIB);
+  assert.equal((await call("b")("POST", "/api/images/alice/shared.img", { cred: alice, json: { keep_versions: 1 } })).status, 200);
+  assert.deepEqual((await versions()).map((v) => v.version), [4]);
+  await assertNoOrphans();
+  const res = await new Promise<import("node:http").IncomingMessage>((resolve, reject) => {
+    https
+      .get({ host: "127.0.0.1", port: servers.a.port, path: "/api/images/raw/alice/xen/shared.img", servername: "localhost", ca: readFileSync(trustedCaBundle(pki)), cert: readFileSync(alice.cert), key: readFileSync(alice.key), agent: false }, resolve)
+      .on("error", reject);
+  });
+  res.pause();
+  assert.equal((await call("b")("PUT", "/api/images/raw/alice/xen/shared.img", { cred: alice, body: fresh })).status, 200);
+  assert.deepEqual((await versions()).map((v) => v.version), [5]);
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  assert.ok(Buffer.concat(chunks).equals(current), "the download in progress finished on version 4");
+  assert.ok((await download("a")).equals(fresh));
+  assert.ok((await download("b")).equals(fresh));
+  current = fresh;
+});
+
+test("versions pruned and rolled back through both servers, with a kill -9 between, leave no orphans", { skip }, async () => {
+  assert.equal((await call("a")("POST", "/api/images/alice/shared.img", { cred: alice, json: { keep_versions: 2 } })).status, 200);
+  const uploaded: Buffer[] = [];
+  for (const [i, name] of (["a", "b", "a", "b"] as const).entries()) {
+    const body = randomBytes(6 * MIB + i);
+    uploaded.push(body);
+    assert.equal((await call(name)("PUT", "/api/images/raw/alice/xen/shared.img", { cred: alice, body })).status, 200);
+  }
+  assert.equal((await call("a")("POST", "/api/images/alice/shared.img/rollback", { cred: alice, json: {} })).status, 200);
+  assert.deepEqual((await versions()).map((v) => v.version), [10, 9]);
+  assert.equal((await objects()).length, 2, "version 10 names version 8's blob; version 9 has its own");
+  // Kill A in the middle of an upload, prune through B meanwhile, then bring A back.
+  const req = https.request({
+    host: "127.0.0.1", port: servers.a.port, method: "PUT", path: "/api/images/raw/alice/xen/shared.img", servername: "localhost",
+    ca: readFileSync(trustedCaBundle(pki)), cert: readFileSync(alice.cert), key: readFileSync(alice.key), agent: false,
+    headers: { "content-length": String(32 * MIB) },
+  });
+  req.on("error", () => {});
+  req.write(randomBytes(12 * MIB));
+  for (const until = Date.now() + 20_000; (await multiparts()).length === 0; ) {
+    if (Date.now() > until) throw new Error("the upload never reached the object store");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(await servers.a.proc!.stop("SIGKILL"), "SIGKILL");
+  req.destroy();
+  const last = randomBytes(2 * MIB);
+  assert.equal((await call("b")("PUT", "/api/images/raw/alice/xen/shared.img", { cred: alice, body: last })).status, 200);
+  await start("a");
+  assert.deepEqual((await versions()).map((v) => v.version), [11, 10]);
+  assert.ok((await download("a")).equals(last));
+  assert.ok((await download("b", "bytes=0-99")).equals(last.subarray(0, 100)));
+  assert.ok((await get("a", "/api/images/raw/alice/xen/shared.img?version=10")).body.equals(uploaded[2]!));
+  await assertNoOrphans();
 });

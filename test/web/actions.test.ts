@@ -1,5 +1,6 @@
 // Act, in real Chromium with alice's certificate: create an image, upload a file with a progress
-// bar, edit, share and unshare, publish, rename and delete — and errors shown as the server says.
+// bar, edit, share and unshare, make writable again, publish, rename and delete — and errors shown
+// as the server says.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -81,12 +82,15 @@ test("upload a file with a progress bar; the server has exactly those bytes", as
   await page.waitForSelector("main .messages .alert-ok", { timeout: 30_000 });
   await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   const sha = createHash("sha256").update(body).digest("hex");
-  assert.match(await message(page), new RegExp(`Uploaded sl7-worker.img \\(6.00 MiB\\) for kvm; sha256 ${sha}`));
+  assert.match(await message(page), new RegExp(`Uploaded sl7-worker.img \\(6.00 MiB\\) for kvm; sha256 ${sha}\\. It is version 1;`));
   const r = await t.call("GET", "/api/images/alice/sl7-worker.img", { cred: t.cred("alice") });
   assert.equal(r.json.files.kvm.size, body.length);
   assert.equal(r.json.checksum.value, sha);
   assert.equal(r.json.version, 1);
   assert.match(await page.locator("table.files").innerText(), new RegExp(sha));
+  // A file exists now: the next upload is offered as a new version, not a replacement.
+  assert.equal(await page.getByRole("button", { name: "Upload a new version of the kvm file" }).innerText(), "Upload new version");
+  assert.match(await page.locator("table.history").innerText(), new RegExp(`kvm\\s+1\\s+current[\\s\\S]*${sha}`));
   // Ready-to-copy commands for the file.
   const commands = await page.locator(".command pre").allInnerTexts();
   assert.ok(commands.includes("repoman get-image sl7-worker.img"), commands.join("\n"));
@@ -98,6 +102,8 @@ test("edit metadata", async () => {
   await page.getByRole("link", { name: "Edit metadata" }).click();
   await page.waitForSelector("h1:text('Edit sl7-worker.img')");
   await page.getByLabel("Description").fill("SL7 worker, <script>alert(1)</script> updated");
+  assert.equal(await page.getByLabel("Versions to keep").inputValue(), "");
+  await page.getByLabel("Versions to keep").fill("3");
   await page.getByLabel("Read-only").check();
   await page.getByRole("button", { name: "Save changes" }).click();
   await page.waitForSelector("h1:text('sl7-worker.img')");
@@ -105,7 +111,14 @@ test("edit metadata", async () => {
   assert.equal(await page.locator("main script").count(), 0);
   // Read-only: the upload controls are gone.
   assert.equal(await page.locator("input[type=file]").count(), 0);
-  assert.equal((await t.call("GET", "/api/images/alice/sl7-worker.img", { cred: t.cred("alice") })).json.read_only, true);
+  const r = await t.call("GET", "/api/images/alice/sl7-worker.img", { cred: t.cred("alice") });
+  assert.equal(r.json.read_only, true);
+  assert.equal(r.json.keep_versions, 3);
+  assert.match(await page.locator("#history-h + .hint").innerText(), /^Versions kept per hypervisor: 3\./);
+  // The form offers nothing for a read-only image: the server would refuse every change.
+  await open(page, t, "#/images/alice/sl7-worker.img/edit");
+  assert.match(await page.locator("main .alert").innerText(), /read-only: its metadata cannot be changed until it is made writable/);
+  assert.equal(await page.locator("form.image-form").count(), 0);
 });
 
 test("share and unshare with a user; bob sees it only while shared; unknown users are reported", async () => {
@@ -134,8 +147,22 @@ test("share and unshare with a user; bob sees it only while shared; unknown user
   await bobCtx.close();
 });
 
-test("make public (with confirmation), rename, and delete (with confirmation)", async () => {
+test("a read-only image offers only Make writable; then make public (with confirmation), rename, and delete (with confirmation)", async () => {
   await open(page, t, "#/images/alice/sl7-worker.img");
+  // Read-only: nothing that the server would refuse is offered, and the page says why.
+  for (const action of ["Edit metadata", "Rename", "Make public", "Make read-only", "Delete"]) {
+    assert.equal(await page.getByRole("button", { name: action, exact: true }).or(page.getByRole("link", { name: action, exact: true })).count(), 0, action);
+  }
+  assert.equal(await page.locator("input[type=file]").count(), 0);
+  assert.match(await page.locator("main .alert-info").first().innerText(), /read-only: no uploads, rollbacks, metadata changes, renaming or deletion until you make it writable/);
+  assert.match(await page.locator(".details").innerText(), /yes — no uploads, changes or deletion until it is made writable/);
+  await screenshot(page, "alice-image-read-only-wide");
+  await page.getByRole("button", { name: "Make writable" }).click();
+  await page.waitForSelector("main .alert-ok >> text=The image is writable again.");
+  assert.equal((await t.call("GET", "/api/images/alice/sl7-worker.img", { cred: t.cred("alice") })).json.read_only, false);
+  assert.equal(await page.locator("input[type=file]").count(), 1);
+  assert.equal(await page.getByRole("button", { name: "Make writable" }).count(), 0);
+
   await page.getByRole("button", { name: "Make public" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Make public" }).click();
   await page.waitForSelector(".badges >> text=Public");
@@ -147,8 +174,12 @@ test("make public (with confirmation), rename, and delete (with confirmation)", 
   await page.waitForSelector("h1:text('sl7-worker-v2.img')");
   assert.equal(await page.evaluate(() => location.hash), "#/images/alice/sl7-worker-v2.img");
 
-  // Cancel first: nothing happens.
+  // Cancel first: nothing happens. The dialog says what goes with the image.
   await page.getByRole("button", { name: "Delete" }).click();
+  const said = await page.getByRole("dialog").innerText();
+  assert.match(said, /It is public: anyone may download it now/);
+  assert.match(said, /It is not shared with anyone\./);
+  assert.match(said, /Its only version is deleted with it \(6\.00 MiB stored\)\./);
   await screenshot(page, "alice-delete-confirm-wide");
   await page.keyboard.press("Escape");
   assert.equal(await page.getByRole("dialog").count(), 0);

@@ -9,6 +9,7 @@ export function errorBox(err, prefix) {
     status === 403 ? "Not allowed" :
     status === 404 ? "Not found" :
     status === 409 ? "Conflict" :
+    status === 410 ? "Gone" :
     status === 413 ? "Too large" :
     status === 0 ? "Connection problem" : "Error";
   return h("div", { class: "alert alert-error", role: "alert" }, h("strong", null, prefix ? `${prefix}: ${title}. ` : `${title}. `), err?.message ?? String(err));

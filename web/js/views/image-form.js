@@ -2,7 +2,7 @@
 import { api, ApiError, get, paths } from "../api.js";
 import { h, fill, field, select } from "../dom.js";
 import { can, imageChoices, imagePowers, imageSchema } from "../can.js";
-import { confirmDialog, errorBox, messageArea, pageTitle } from "../ui.js";
+import { confirmDialog, errorBox, messageArea, notice, pageTitle } from "../ui.js";
 
 export async function imageFormView(ctx, existing) {
   const { session, main } = ctx;
@@ -18,6 +18,17 @@ export async function imageFormView(ctx, existing) {
     if (!ctx.current()) return;
     if (!powers.modify) {
       fill(main, pageTitle(`Edit ${img.name}`), errorBox(new ApiError(403, "forbidden", session.me ? "you may not modify this image" : "sign in with your certificate to modify images")), h("p", null, h("a", { href: ctx.href("/images", img.owner_user_name, img.name) }, "Back to the image")));
+      return;
+    }
+    // The server refuses every metadata change to a read-only image, so no form is offered that
+    // could only fail: making it writable is a button on the image's page.
+    if (img.read_only) {
+      fill(
+        main,
+        pageTitle(`Edit ${img.name}`),
+        notice("This image is read-only: its metadata cannot be changed until it is made writable (on its page, by its owner or an admin)."),
+        h("p", null, h("a", { href: ctx.href("/images", img.owner_user_name, img.name) }, "Back to the image")),
+      );
       return;
     }
   } else if (!can.createImage(session)) {
@@ -65,9 +76,19 @@ export async function imageFormView(ctx, existing) {
       { class: "checks" },
       h("legend", null, "Access"),
       h("label", { class: "check" }, h("input", { type: "checkbox", name: "unauthenticated_access", checked: !!img?.unauthenticated_access }), " Public: anyone may download it without a certificate"),
-      h("label", { class: "check" }, h("input", { type: "checkbox", name: "read_only", checked: !!img?.read_only }), " Read-only: refuse uploads"),
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "read_only", checked: !!img?.read_only }), " Read-only: no uploads, changes or deletion"),
+      h("small", { class: "hint" }, "Until it is made writable again, which only the owner or an admin can do. Sharing still works."),
     ),
-    field("Expires", text("expires", expiresValue, { placeholder: "e.g. 2030-01-31 or 2030-01-31T12:00:00Z" }), "After this time only the owner and admins see the image. Empty: never."),
+    h(
+      "div",
+      { class: "field-row" },
+      field("Expires", text("expires", expiresValue, { placeholder: "e.g. 2030-01-31 or 2030-01-31T12:00:00Z" }), "After this time only the owner and admins see the image. Empty: never."),
+      field(
+        "Versions to keep",
+        h("input", { type: "number", name: "keep_versions", min: "0", max: "100000", step: "1", value: img?.keep_versions ?? "", placeholder: "server default", inputmode: "numeric" }),
+        "Per hypervisor; older versions are deleted. 0 keeps every version; empty: the server's default.",
+      ),
+    ),
     h(
       "div",
       { class: "actions" },
@@ -95,6 +116,9 @@ export async function imageFormView(ctx, existing) {
     };
     if (value("os_arch")) body.os_arch = value("os_arch");
     if (value("expires") || img?.expires) body.expires = value("expires");
+    // Empty means the server's default, which is null in the API (not 0, which keeps them all).
+    const keep = value("keep_versions");
+    if (keep !== "" || img?.keep_versions !== undefined) body.keep_versions = keep === "" ? null : Number(keep);
     if (!img) {
       body.name = value("name");
       if (value("user_name")) body.user_name = value("user_name");

@@ -1,9 +1,10 @@
-// Inspect and act: one image's metadata, files, sharing and ready-to-copy commands, with the
-// actions the visitor may take (edit, upload, share, publish, rename, delete).
+// Inspect and act: one image's metadata, files, version history, sharing and ready-to-copy
+// commands, with the actions the visitor may take (edit, upload, roll back, share, publish,
+// freeze, rename, delete).
 import { api, ApiError, get, lastSegment, paths, uploadFile } from "../api.js";
-import { h, fill, field, select, uid } from "../dom.js";
+import { h, fill, append, field, select, uid } from "../dom.js";
 import { can, imagePowers } from "../can.js";
-import { bytes, when } from "../format.js";
+import { bytes, plural, when } from "../format.js";
 import { badge, busy, commandLine, confirmDialog, errorBox, formDialog, messageArea, notice, pageTitle, setFlash } from "../ui.js";
 
 const isoQuery = "?timestamps=iso";
@@ -15,29 +16,26 @@ export async function imageView(ctx, owner, name) {
   try {
     img = await get(paths.image(owner, name) + isoQuery);
   } catch (e) {
-    if (!ctx.current()) return;
-    if (e instanceof ApiError && e.status === 404) {
-      fill(
-        main,
-        pageTitle("Image not available"),
-        h(
-          "div",
-          { class: "alert alert-error", role: "alert" },
-          h("strong", null, "Not found or not allowed. "),
-          `The image ${owner}/${name} does not exist, or you are not allowed to see it.`,
-          session.me ? null : " You are not signed in: private and shared images need your certificate.",
-        ),
-        h("p", null, h("a", { href: "#/" }, "Back to the images")),
-      );
-    } else fill(main, pageTitle("Image"), errorBox(e));
+    if (ctx.current()) fill(main, unavailable(ctx, session, owner, name, e));
     return;
   }
-  const powers = await imagePowers(session, img);
+  // The kept versions of the files, newest first per hypervisor; or the Error that loading them
+  // raised, shown in the History section only (the rest of the page still works).
+  let versions = [];
+  const loadVersions = async () => {
+    try {
+      versions = await get(paths.versions(img.owner_user_name, img.name) + isoQuery);
+    } catch (e) {
+      versions = e;
+    }
+  };
+  const [powers] = await Promise.all([imagePowers(session, img), loadVersions()]);
   if (!ctx.current()) return;
 
   const reload = async () => {
     try {
       img = await get(paths.image(img.owner_user_name, img.name) + isoQuery);
+      await loadVersions();
       draw();
     } catch (e) {
       msg.error(e);
@@ -77,15 +75,29 @@ export async function imageView(ctx, owner, name) {
       actionBar(),
       sections,
     );
-    fill(sections, detailsSection(), filesSection(hypervisors), sharingSection(), commandsSection(hypervisors));
+    fill(sections, detailsSection(), filesSection(hypervisors), historySection(), sharingSection(), commandsSection(hypervisors));
   };
 
   // ---- actions ----
+  // The server lets only the owner or an admin clear read-only; a group power cannot.
+  const mayMakeWritable = () => powers.modify && (session.name === img.owner_user_name || session.isAdmin);
   const actionBar = () => {
     if (!powers.modify && !powers.delete) {
       return session.me ? null : notice("Sign in with your certificate to manage images.");
     }
     const bar = h("div", { class: "actions toolbar", role: "group", "aria-label": "Image actions" });
+    // Read-only refuses every change but sharing (for admins too), so nothing else is offered.
+    if (img.read_only) {
+      if (mayMakeWritable()) bar.append(h("button", { type: "button", class: "btn", onclick: (e) => setReadOnly(e.currentTarget, false) }, "Make writable"));
+      return [
+        bar.childElementCount ? bar : null,
+        notice(
+          `This image is read-only: no uploads, rollbacks, metadata changes, renaming or deletion${
+            mayMakeWritable() ? " until you make it writable" : `; only its owner (${img.owner_user_name}) or an admin can make it writable`
+          }. Sharing still works.`,
+        ),
+      ];
+    }
     if (powers.modify) {
       bar.append(
         h("a", { class: "btn", href: ctx.href("/images", img.owner_user_name, img.name, "edit") }, "Edit metadata"),
@@ -95,6 +107,7 @@ export async function imageView(ctx, owner, name) {
           { type: "button", class: "btn btn-secondary", onclick: (e) => togglePublic(e.currentTarget) },
           img.unauthenticated_access ? "Make private" : "Make public",
         ),
+        h("button", { type: "button", class: "btn btn-secondary", onclick: (e) => setReadOnly(e.currentTarget, true) }, "Make read-only"),
       );
     }
     if (powers.delete) bar.append(h("button", { type: "button", class: "btn btn-danger", onclick: remove }, "Delete"));
@@ -128,11 +141,42 @@ export async function imageView(ctx, owner, name) {
     await act(button, () => api("POST", paths.image(img.owner_user_name, img.name), { json: { unauthenticated_access: makePublic } }), makePublic ? "The image is now public." : "The image is now private.");
   }
 
+  async function setReadOnly(button, on) {
+    // Someone who could not make it writable again is told so before freezing it.
+    if (on && !mayMakeWritable()) {
+      const ok = await confirmDialog({
+        title: "Make this image read-only?",
+        body: h("p", null, `Nothing about it can then be changed, and it cannot be deleted, until its owner (${img.owner_user_name}) or an admin makes it writable again. You cannot.`),
+        confirm: "Make read-only",
+      });
+      if (!ok) return;
+    }
+    await act(button, () => api("POST", paths.image(img.owner_user_name, img.name), { json: { read_only: on } }), on ? "The image is now read-only." : "The image is writable again.");
+  }
+
   async function remove() {
-    const files = Object.keys(img.files ?? {}).length;
+    // Say what goes with it: who loses access, and every kept version, not just the current files.
+    const users = img.shared_with.users.map(lastSegment);
+    const groups = img.shared_with.groups.map(lastSegment);
+    const sharedWith = [...users.map((u) => `user ${u}`), ...groups.map((g) => `group ${g}`)];
+    let kept = "All its files and every kept version are deleted with it.";
+    if (Array.isArray(versions)) {
+      const distinct = new Map(versions.map((v) => [v.checksum.value, v.size]));
+      const total = [...distinct.values()].reduce((a, b) => a + b, 0);
+      kept = versions.length ? `${versions.length === 1 ? "Its only version is" : `All ${plural(versions.length, "version")} are`} deleted with it (${bytes(total)} stored).` : "It has no files.";
+    }
     const ok = await confirmDialog({
       title: `Delete ${img.name}?`,
-      body: h("p", null, "This deletes ", h("strong", null, `${img.owner_user_name}/${img.name}`), files ? ` and its ${files === 1 ? "file" : `${files} files`}` : "", ". It cannot be undone."),
+      body: [
+        h("p", null, "This deletes ", h("strong", null, `${img.owner_user_name}/${img.name}`), ". It cannot be undone."),
+        h(
+          "ul",
+          null,
+          h("li", null, img.unauthenticated_access ? "It is public: anyone may download it now, without a certificate." : "It is private."),
+          h("li", null, sharedWith.length ? `It is shared with ${sharedWith.join(", ")}, who will lose it.` : "It is not shared with anyone."),
+          h("li", null, kept),
+        ),
+      ],
       confirm: "Delete image",
       danger: true,
     });
@@ -164,7 +208,7 @@ export async function imageView(ctx, owner, name) {
         row("OS variant", img.os_variant),
         row("Architecture", img.os_arch),
         row("Hypervisors", img.hypervisor.split(",").join(", ")),
-        row("Read-only", img.read_only ? "yes — uploads are refused" : "no"),
+        row("Read-only", img.read_only ? "yes — no uploads, changes or deletion until it is made writable" : "no"),
         row("Public", img.unauthenticated_access ? "yes — anyone may download it without a certificate" : "no"),
         row("Expires", img.expires ? time(img.expires) : "never"),
         row("Version", String(img.version)),
@@ -189,6 +233,7 @@ export async function imageView(ctx, owner, name) {
         "tr",
         null,
         h("th", { scope: "row", "data-label": "Hypervisor" }, hv),
+        h("td", { "data-label": "Version", class: "num" }, f ? String(f.version) : "—"),
         h("td", { "data-label": "Size", class: "num", title: f ? `${f.size} bytes` : false }, f ? bytes(f.size) : "no file yet"),
         h("td", { "data-label": "SHA-256" }, f?.checksum?.value ? h("code", { class: "hash" }, f.checksum.value) : "—"),
         h("td", { "data-label": "Uploaded" }, f ? h("time", { datetime: f.uploaded, title: f.uploaded }, when(f.uploaded)) : "—"),
@@ -199,15 +244,20 @@ export async function imageView(ctx, owner, name) {
       "section",
       { class: "card", "aria-labelledby": "files-h" },
       h("h2", { id: "files-h" }, "Files"),
-      h("p", { class: "hint" }, "One file per hypervisor. Each upload replaces the previous file atomically and raises the version."),
-      img.read_only && powers.modify && notice("This image is read-only: uploads are refused until it is made writable (Edit metadata)."),
-      h("div", { class: "table-wrap" }, h("table", { class: "files" }, h("thead", null, h("tr", null, ["Hypervisor", "Size", "SHA-256", "Uploaded", "Actions"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", null, rows))),
+      h(
+        "p",
+        { class: "hint" },
+        "One current file per hypervisor. Each upload becomes a new version and the current file; the older versions are kept (see History).",
+        img.read_only && powers.modify ? " The image is read-only: no uploads until it is made writable." : "",
+      ),
+      h("div", { class: "table-wrap" }, h("table", { class: "files" }, h("thead", null, h("tr", null, ["Hypervisor", "Version", "Size", "SHA-256", "Uploaded", "Actions"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", null, rows))),
     );
   };
 
-  const uploader = (hv, replacing) => {
+  // An upload never destroys the previous file: it becomes a new version, hence the wording.
+  const uploader = (hv, hasFile) => {
     const input = h("input", { type: "file", id: uid("file"), class: "file-input" });
-    const go = h("button", { type: "button", class: "btn btn-small", disabled: true, "aria-label": `${replacing ? "Replace" : "Upload"} the ${hv} file` }, replacing ? "Replace" : "Upload");
+    const go = h("button", { type: "button", class: "btn btn-small", disabled: true, "aria-label": hasFile ? `Upload a new version of the ${hv} file` : `Upload the ${hv} file` }, hasFile ? "Upload new version" : "Upload");
     const progress = h("progress", { max: "100", value: "0", hidden: true, "aria-label": `Upload progress for ${hv}` });
     const status = h("span", { class: "upload-status", "aria-live": "polite" });
     const cancel = h("button", { type: "button", class: "btn btn-small btn-secondary", hidden: true, "aria-label": `Cancel the ${hv} upload` }, "Cancel");
@@ -237,7 +287,8 @@ export async function imageView(ctx, owner, name) {
         img = v ?? img;
         if (--uploading === 0) window.removeEventListener("beforeunload", warn);
         await reload();
-        msg.ok(`Uploaded ${file.name} (${bytes(file.size)}) for ${hv}; sha256 ${v?.files?.[hv]?.checksum?.value ?? ""}.`);
+        const f = v?.files?.[hv];
+        msg.ok(`Uploaded ${file.name} (${bytes(file.size)}) for ${hv}; sha256 ${f?.checksum?.value ?? ""}.${f ? ` It is version ${f.version}; the previous ones are in the history.` : ""}`);
       } catch (e) {
         if (--uploading === 0) window.removeEventListener("beforeunload", warn);
         go.disabled = input.disabled = false;
@@ -249,6 +300,85 @@ export async function imageView(ctx, owner, name) {
     });
     return h("div", { class: "uploader" }, h("label", { for: input.id, class: "visually-hidden" }, `File to upload for ${hv}`), input, go, cancel, progress, status);
   };
+
+  // ---- history ----
+  const historySection = () => {
+    const sectionEl = h("section", { class: "card", "aria-labelledby": "history-h" }, h("h2", { id: "history-h" }, "History"), h("p", { class: "hint" }, retention()));
+    if (versions instanceof Error) return append(sectionEl, errorBox(versions, "History"));
+    if (versions.length === 0) return append(sectionEl, h("p", null, "No uploads yet."));
+    const mayRollBack = powers.modify && !img.read_only;
+    const currentSha = new Map(versions.filter((v) => v.current).map((v) => [v.hypervisor, v.checksum.value]));
+    const rows = versions.map((v) => {
+      // Rolling back to the bytes that are current already would change nothing but the number.
+      const sameAsCurrent = !v.current && currentSha.get(v.hypervisor) === v.checksum.value;
+      return h(
+        "tr",
+        { dataset: { hypervisor: v.hypervisor, version: String(v.version) }, class: v.current ? "current" : false },
+        h("th", { scope: "row", "data-label": "Hypervisor" }, v.hypervisor),
+        h("td", { "data-label": "Version", class: "num" }, String(v.version), v.current && [" ", badge("current", "badge-shared")]),
+        h("td", { "data-label": "Size", class: "num", title: `${v.size} bytes` }, bytes(v.size)),
+        h("td", { "data-label": "SHA-256" }, h("code", { class: "hash" }, v.checksum.value)),
+        h("td", { "data-label": "Uploaded" }, h("time", { datetime: v.uploaded, title: v.uploaded }, when(v.uploaded))),
+        h("td", { "data-label": "By" }, v.uploader ?? "—"),
+        h("td", { "data-label": "Comment" }, versionNote(v)),
+        h(
+          "td",
+          { "data-label": "Actions", class: "cell-actions" },
+          h(
+            "div",
+            { class: "cell-inner" },
+            // Pinned by digest: the link keeps giving these bytes whatever becomes current later.
+            h("a", { class: "btn btn-small btn-secondary", href: new URL(v.digest_url).pathname, download: img.name, "aria-label": `Download ${v.hypervisor} version ${v.version}` }, "Download"),
+            mayRollBack && !v.current && !sameAsCurrent && h("button", { type: "button", class: "btn btn-small", "aria-label": `Roll back ${v.hypervisor} to version ${v.version}`, onclick: (e) => rollBack(e.currentTarget, v) }, "Roll back to this"),
+            mayRollBack && sameAsCurrent && h("span", { class: "hint" }, "same bytes as the current version"),
+          ),
+        ),
+      );
+    });
+    return append(
+      sectionEl,
+      h("div", { class: "table-wrap" }, h("table", { class: "history stack" }, h("thead", null, h("tr", null, ["Hypervisor", "Version", "Size", "SHA-256", "Uploaded", "By", "Comment", "Actions"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", null, rows))),
+    );
+  };
+
+  const retention = () => {
+    const k = img.keep_versions;
+    const kept = k === null || k === undefined ? "the server's default" : k === 0 ? "all (none is ever deleted)" : String(k);
+    return `Versions kept per hypervisor: ${kept}. Older versions are deleted when a newer one comes; the kept ones count against the owner's quota.`;
+  };
+
+  const versionNote = (v) => {
+    const parts = [v.restored_from !== null && v.restored_from !== undefined && h("span", { class: "restored" }, `rollback to version ${v.restored_from}`), v.comment && h("span", { class: "pre" }, v.comment)].filter(Boolean);
+    return parts.length ? parts.flatMap((p, i) => (i ? [" — ", p] : [p])) : "—";
+  };
+
+  async function rollBack(button, v) {
+    const comment = h("input", { name: "comment", maxlength: "1024", autocomplete: "off" });
+    const data = await formDialog({
+      title: `Roll back ${v.hypervisor} to version ${v.version}?`,
+      fields: [
+        h(
+          "p",
+          null,
+          `The bytes of version ${v.version} (${bytes(v.size)}, uploaded ${when(v.uploaded)}) become the current ${v.hypervisor} file again, as a new version; nothing is copied. `,
+          "Nothing is deleted either: the later versions stay in the history (as after an upload, only versions beyond the number kept are dropped).",
+        ),
+        field("Comment (optional)", comment, "Saved with the new version, e.g. why you rolled back."),
+      ],
+      submit: "Roll back",
+    });
+    if (!data) return;
+    const text = data.get("comment")?.toString().trim();
+    await busy(button, async () => {
+      try {
+        const { data: r } = await api("POST", paths.rollback(img.owner_user_name, img.name), { json: { hypervisor: v.hypervisor, version: v.version, ...(text ? { comment: text } : {}) } });
+        await reload();
+        msg.ok(`Version ${v.version} of ${v.hypervisor} is current again (as version ${r.restored.version}).`);
+      } catch (e) {
+        msg.error(e, "Roll back");
+      }
+    });
+  }
 
   // ---- sharing ----
   let allUsers = null;
@@ -358,6 +488,53 @@ export async function imageView(ctx, owner, name) {
   draw();
   const f = takeImageFlash();
   if (f) msg.ok(f);
+}
+
+// Why an image cannot be shown. A 404 may name images of that name the visitor can see under other
+// owners (so that "does not exist" is not the whole truth); a 410 means it expired, and is told
+// only to those who could see it otherwise.
+function unavailable(ctx, session, owner, name, e) {
+  const back = h("p", null, h("a", { href: "#/" }, "Back to the images"));
+  if (e instanceof ApiError && e.status === 410) {
+    const at = /expired at (\S+?);/.exec(e.message)?.[1];
+    return [
+      pageTitle("Image expired"),
+      h(
+        "div",
+        { class: "alert alert-warn", role: "alert" },
+        h("strong", null, "Expired. "),
+        "This image expired on ",
+        at ? h("time", { datetime: at, title: at }, when(at)) : "an earlier date",
+        ". Only its owner and admins see it now; its owner can extend it.",
+      ),
+      back,
+    ];
+  }
+  if (!(e instanceof ApiError && e.status === 404)) return [pageTitle("Image"), errorBox(e)];
+  const elsewhere = /you can see (.+?) \(name the owner/.exec(e.message)?.[1].split(", ") ?? [];
+  return [
+    pageTitle("Image not available"),
+    h(
+      "div",
+      { class: "alert alert-error", role: "alert" },
+      h("strong", null, "Not found or not allowed. "),
+      `The image ${owner}/${name} does not exist, or you are not allowed to see it.`,
+      session.me ? null : " You are not signed in: private and shared images need your certificate.",
+      h("br"),
+      `The server says: ${e.message}.`,
+    ),
+    elsewhere.length > 0 &&
+      h(
+        "p",
+        null,
+        "Images of that name you can see: ",
+        elsewhere.map((full, i) => {
+          const [o, n] = full.split("/");
+          return [i ? ", " : "", h("a", { href: ctx.href("/images", o, n) }, full)];
+        }),
+      ),
+    back,
+  ];
 }
 
 // A message for the image page after a rename (which changes its URL).

@@ -136,6 +136,9 @@ async function load(db: qu.Executor, rows: qi.ImageRow[]) {
   });
 }
 
+// The image as it is now, after a change in this transaction.
+const viewById = async (db: qu.Executor, id: string) => (await load(db, [(await qi.findImageById(db, id))!]))[0]!.view;
+
 // Finds an image the actor may see; one they may not see does not exist, so names do not leak.
 // An expired one says so to those who could see it otherwise; a name the actor sees under other
 // owners is named in the answer, so that "does not exist" is never the whole truth.
@@ -290,7 +293,7 @@ export async function modifyImage(s: Storage, actor: Actor, ownerName: string, n
       if (set.keep_versions !== undefined) {
         for (const hypervisor of (set.hypervisors ?? row.hypervisors).split(",")) await prune(trx, row.id, hypervisor, set.keep_versions ?? s.keepVersions);
       }
-      return (await load(trx, [(await qi.findImageById(trx, row.id))!]))[0]!.view;
+      return await viewById(trx, row.id);
     });
     await collectGarbage(s);
     return view;
@@ -401,7 +404,7 @@ export async function rollbackImage(s: Storage, actor: Actor, ownerName: string,
     const added: qi.VersionRow = { ...target, version: current.version + 1, created: at, uploader: actor.userName, comment: r.comment ?? null, restored_from: target.version };
     await qi.insertVersion(trx, added);
     await prune(trx, row.id, hypervisor, locked.keep_versions ?? s.keepVersions);
-    return { image: (await load(trx, [(await qi.findImageById(trx, row.id))!]))[0]!.view, version: viewOfVersion(added, true) };
+    return { image: await viewById(trx, row.id), version: viewOfVersion(added, true) };
   });
   await collectGarbage(s);
   return result;
@@ -488,7 +491,7 @@ export async function commitUpload(s: Storage, ticket: UploadTicket, stored: { s
         restored_from: null,
       });
       await prune(trx, ticket.imageId, ticket.hypervisor, image!.keep_versions ?? s.keepVersions);
-      return { view: (await load(trx, [(await qi.findImageById(trx, ticket.imageId))!]))[0]!.view };
+      return { view: await viewById(trx, ticket.imageId) };
     })
     .finally(() => collectGarbage(s));
   if (!outcome.view) throw conflict(outcome.refusal);

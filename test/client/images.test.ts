@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLIENT_MAIN } from "../support/repoman-cli.js";
+import { CLIENT_MAIN, killedDownload } from "../support/repoman-cli.js";
 import { expectExit, startWorld, type World } from "./world.js";
 
 let w: World;
@@ -172,12 +172,7 @@ test("get-image after an interrupted download: the killed client leaves NAME.par
   expectExit(await w.run("alice", ["ci", "big.img"]), 0);
   expectExit(await w.run("alice", ["pi", join(w.home, "big.raw"), "big.img"]), 0);
   const dest = join(w.home, "big-download.img");
-  const child = spawn(process.execPath, [CLIENT_MAIN, "-r", w.repo, "gi", "-p", dest, "big.img"], { env: { PATH: process.env.PATH, ...w.env("alice") }, stdio: "ignore" });
-  const exited = new Promise((r) => child.on("exit", r));
-  for (let i = 0; i < 500 && !(existsSync(`${dest}.part`) && statSync(`${dest}.part`).size > 0); i++) await new Promise((r) => setTimeout(r, 5));
-  child.kill("SIGKILL");
-  await exited;
-  const partial = existsSync(`${dest}.part`) ? statSync(`${dest}.part`).size : 0;
+  const partial = await killedDownload(["-r", w.repo, "gi", "-p", dest, "big.img"], w.env("alice"), dest);
   assert.ok(partial > 0 && !existsSync(dest), `partial ${partial}`);
   const r = await w.run("alice", ["gi", "-p", dest, "big.img"]);
   expectExit(r, 0, partial < big.length ? /Resumed the partial download/ : /\[OK\]/);

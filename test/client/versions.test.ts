@@ -4,16 +4,15 @@
 // images shared with the caller found without -o.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixturePki } from "../support/pki.js";
 import { ADMIN_DN, trustedCaBundle } from "../support/server.js";
 import { client } from "../support/http.js";
 import { spawnServer, type ServerProcess } from "../support/process.js";
-import { CLIENT_MAIN, runRepoman, type RunOptions } from "../support/repoman-cli.js";
+import { killedDownload, runRepoman, type RunOptions } from "../support/repoman-cli.js";
 import { DNS, expectExit } from "./world.js";
 import { expiresValue } from "../../src/cli/repoman/run-images.js";
 
@@ -99,7 +98,7 @@ test("put-image -c keeps a comment; list-images --versions shows the history; ge
 test("get-image: a partial download of a version that was replaced starts again and says why; never a splice", async () => {
   const dest = join(home, "current.img");
   // A client killed while downloading version 2 leaves current.img.part and its record.
-  await killedDownload(dest, ["base.img"]);
+  await interruptedDownload(dest, ["base.img"]);
   expectExit(await run("alice", ["pi", "-f", file("v3.raw", v3), "base.img"]), 0);
   const r = await run("alice", ["gi", "-p", dest, "base.img"]);
   expectExit(r, 0, /Starting the download again: .*current\.img\.part holds version 2 \(sha256 [0-9a-f]{12}…\), but version 3 \(sha256 [0-9a-f]{12}…\) is being downloaded\.\n\[OK\]/);
@@ -110,7 +109,7 @@ test("get-image: a partial download of a version that was replaced starts again 
 
 test("get-image --version resumes across a server restart, on the version it started", async () => {
   const dest = join(home, "pinned.img");
-  const partial = await killedDownload(dest, ["--version", "2", "base.img"]);
+  const partial = await interruptedDownload(dest, ["--version", "2", "base.img"]);
   await server.stop("SIGKILL");
   await start();
   // Meanwhile the image moved on: version 2 is still what the resumed download continues.
@@ -120,14 +119,9 @@ test("get-image --version resumes across a server restart, on the version it sta
   assert.equal(sha(readFileSync(dest)), sha(v2));
 });
 
-// Starts `get-image -p DEST ARGS` as alice, kills it once it has written some bytes; returns how many.
-async function killedDownload(dest: string, args: string[]): Promise<number> {
-  const child = spawn(process.execPath, [CLIENT_MAIN, "-r", `127.0.0.1:${server.port}`, "gi", "-p", dest, ...args], { env: { PATH: process.env.PATH, ...env("alice") }, stdio: "ignore" });
-  const exited = new Promise((r) => child.on("exit", r));
-  for (let i = 0; i < 1000 && !(existsSync(`${dest}.part`) && statSync(`${dest}.part`).size > 0); i++) await new Promise((r) => setTimeout(r, 5));
-  child.kill("SIGKILL");
-  await exited;
-  const partial = existsSync(`${dest}.part`) ? statSync(`${dest}.part`).size : 0;
+// `get-image -p DEST ARGS` as alice, killed once it has written some bytes; returns how many.
+async function interruptedDownload(dest: string, args: string[]): Promise<number> {
+  const partial = await killedDownload(["-r", `127.0.0.1:${server.port}`, "gi", "-p", dest, ...args], env("alice"), dest);
   assert.ok(partial > 0 && !existsSync(dest), `partial ${partial}`);
   assert.ok(existsSync(`${dest}.part.etag`), "the partial download records its version");
   return partial;

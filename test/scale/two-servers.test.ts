@@ -65,6 +65,24 @@ async function download(name: "a" | "b", range?: string): Promise<Buffer> {
   return Buffer.from(await direct.arrayBuffer());
 }
 
+// Starts an upload of `total` bytes through A, sends `sent` of them, and kills A with SIGKILL once
+// parts have reached the object store.
+async function killAMidUpload(total: number, sent: number) {
+  const req = https.request({
+    host: "127.0.0.1", port: servers.a.port, method: "PUT", path: "/api/images/raw/alice/xen/shared.img", servername: "localhost",
+    ca: readFileSync(trustedCaBundle(pki)), cert: readFileSync(alice.cert), key: readFileSync(alice.key), agent: false,
+    headers: { "content-length": String(total) },
+  });
+  req.on("error", () => {});
+  req.write(randomBytes(sent));
+  for (const until = Date.now() + 20_000; (await multiparts()).length === 0; ) {
+    if (Date.now() > until) throw new Error("the upload never reached the object store");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(await servers.a.proc!.stop("SIGKILL"), "SIGKILL");
+  req.destroy();
+}
+
 const objects = () => bucket.listKeys("repo/");
 const multiparts = () => bucket.listMultipartUploads("repo/");
 const versions = async () => (await call("a")("GET", "/api/images/alice/shared.img/versions", { cred: alice })).json as { version: number; checksum: { value: string } }[];
@@ -153,20 +171,7 @@ test("concurrent uploads to one slot through both servers: one wins whole, nothi
 });
 
 test("kill -9 of one server mid-upload loses nothing; its next start leaves no orphans", { skip }, async () => {
-  const req = https.request({
-    host: "127.0.0.1", port: servers.a.port, method: "PUT", path: "/api/images/raw/alice/xen/shared.img", servername: "localhost",
-    ca: readFileSync(trustedCaBundle(pki)), cert: readFileSync(alice.cert), key: readFileSync(alice.key), agent: false,
-    headers: { "content-length": String(64 * MIB) },
-  });
-  req.on("error", () => {});
-  req.write(randomBytes(16 * MIB));
-  // Wait until parts have reached the object store.
-  for (const until = Date.now() + 20_000; (await multiparts()).length === 0; ) {
-    if (Date.now() > until) throw new Error("the upload never reached the object store");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.equal(await servers.a.proc!.stop("SIGKILL"), "SIGKILL");
-  req.destroy();
+  await killAMidUpload(64 * MIB, 16 * MIB);
   // The other server goes on serving the image as it was.
   assert.ok((await download("b")).equals(current));
   assert.equal((await multiparts()).length, 1, "the dead server's multipart upload is there until it is reclaimed");
@@ -228,19 +233,7 @@ test("versions pruned and rolled back through both servers, with a kill -9 betwe
   assert.deepEqual((await versions()).map((v) => v.version), [10, 9]);
   assert.equal((await objects()).length, 2, "version 10 names version 8's blob; version 9 has its own");
   // Kill A in the middle of an upload, prune through B meanwhile, then bring A back.
-  const req = https.request({
-    host: "127.0.0.1", port: servers.a.port, method: "PUT", path: "/api/images/raw/alice/xen/shared.img", servername: "localhost",
-    ca: readFileSync(trustedCaBundle(pki)), cert: readFileSync(alice.cert), key: readFileSync(alice.key), agent: false,
-    headers: { "content-length": String(32 * MIB) },
-  });
-  req.on("error", () => {});
-  req.write(randomBytes(12 * MIB));
-  for (const until = Date.now() + 20_000; (await multiparts()).length === 0; ) {
-    if (Date.now() > until) throw new Error("the upload never reached the object store");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.equal(await servers.a.proc!.stop("SIGKILL"), "SIGKILL");
-  req.destroy();
+  await killAMidUpload(32 * MIB, 12 * MIB);
   const last = randomBytes(2 * MIB);
   assert.equal((await call("b")("PUT", "/api/images/raw/alice/xen/shared.img", { cred: alice, body: last })).status, 200);
   await start("a");

@@ -5,6 +5,8 @@ export type ErrorKind =
   | "forbidden"
   | "not_found"
   | "gone"
+  | "checksum_mismatch"
+  | "precondition_failed"
   | "conflict"
   | "too_large"
   | "unsupported_media_type";

@@ -15,6 +15,18 @@ export interface PutOptions {
   maxBytes?: number | undefined;
 }
 
+// Where one chunk of a chunked (resumable) upload goes: chunks are written in order, each over
+// its own request, possibly by different processes.
+export interface ChunkPlace {
+  handle: string; // what startChunked returned
+  index: number; // 1, 2, … (S3: the part number)
+  offset: number; // bytes before this chunk
+}
+
+export interface ChunkResult extends PutResult {
+  etag: string; // what finishChunked needs to name this chunk ("" where the store needs nothing)
+}
+
 export interface ByteRange {
   start: number;
   end: number; // inclusive
@@ -28,10 +40,18 @@ export interface BlobStore {
   // A stream of the blob's bytes, or of one range of them.
   get(key: string, range?: ByteRange): Promise<Readable>;
   size(key: string): Promise<number | null>;
+  // Chunked uploads, for clients that resume: the blob at `key` is written chunk by chunk and
+  // appears only once finishChunked() succeeds. A chunk is all-or-nothing: a failed one leaves
+  // the chunks before it intact, and it may be written again. delete() removes an unfinished one.
+  readonly chunkSizes: { min: number; max: number }; // min does not apply to the last chunk
+  startChunked(key: string): Promise<string>;
+  putChunk(key: string, at: ChunkPlace, source: Readable, opts?: PutOptions): Promise<ChunkResult>;
+  finishChunked(key: string, handle: string, etags: readonly string[]): Promise<void>;
   // Deletes the blob, or what an unfinished put() of it left behind.
   delete(key: string): Promise<void>;
-  // Removes everything unfinished puts left behind. Only safe when no put() is running anywhere.
-  cleanupIncomplete(): Promise<number>;
+  // Removes everything unfinished puts left behind, except the chunked uploads of these keys
+  // (resumable ones, which outlive restarts). Only safe when no put() is running anywhere.
+  cleanupIncomplete(keep?: ReadonlySet<string>): Promise<number>;
   // A short-lived URL from which anyone may GET the blob without the server, if the store has one.
   presignedUrl?(key: string, opts: { expiresSeconds: number; filename: string }): URL;
   close?(): void;

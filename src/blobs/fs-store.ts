@@ -1,11 +1,11 @@
 // Blobs as files under one directory: written to incoming/ and renamed into blobs/ only once
 // complete, verified and fsynced, so a crash at any moment leaves either no blob or a whole one.
 import { createReadStream, createWriteStream, open as openFd } from "node:fs";
-import { mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, open, readdir, rename, rm, rmdir, stat, truncate } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { checkKey, Meter, type BlobStore, type ByteRange, type PutOptions, type PutResult } from "./blob-store.js";
+import { checkKey, Meter, type BlobStore, type ByteRange, type ChunkPlace, type ChunkResult, type PutOptions, type PutResult } from "./blob-store.js";
 
 // Up to 1 MiB of an upload is buffered for the disk, so that writes overlap network reads.
 const WRITE_BUFFER = 1024 * 1024;
@@ -16,6 +16,7 @@ const READ_CHUNK = 256 * 1024;
 
 export class FsBlobStore implements BlobStore {
   readonly kind = "fs";
+  readonly chunkSizes = { min: 1, max: Number.MAX_SAFE_INTEGER };
   private readonly blobs: string;
   private readonly incoming: string;
 
@@ -36,36 +37,51 @@ export class FsBlobStore implements BlobStore {
   }
 
   async put(key: string, source: Readable, opts: PutOptions = {}): Promise<PutResult> {
-    const final = this.path(key);
     await mkdir(this.incoming, { recursive: true });
     const tmp = this.partial(key);
     const meter = new Meter(opts);
-    // Network pieces (16 KiB) pass through as they are: while one write is in flight the file
-    // stream gathers the next pieces into a single writev. Copying them into fresh 1 MiB buffers
-    // instead cost ~1 CPU-second per GiB more (measured): every new buffer is memory the kernel
-    // has to fault in, and on a VM the hypervisor too.
-    const metered = new Transform({
-      highWaterMark: WRITE_BUFFER,
-      transform(chunk: Buffer, _enc, done) {
-        try {
-          meter.add(chunk);
-        } catch (e) {
-          return done(e as Error);
-        }
-        done(null, chunk);
-      },
-    });
     try {
-      await pipeline(source, metered, createWriteStream(tmp, { flags: "wx", mode: 0o600, highWaterMark: WRITE_BUFFER, flush: true }));
+      await pipeline(source, metering(meter), createWriteStream(tmp, { flags: "wx", mode: 0o600, highWaterMark: WRITE_BUFFER, flush: true }));
       const result = meter.result();
-      await mkdir(dirname(final), { recursive: true });
-      await rename(tmp, final);
-      await syncDir(dirname(final));
+      await this.publish(key);
       return result;
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;
     }
+  }
+
+  // Moves a complete, fsynced file from incoming/ to its place under blobs/.
+  private async publish(key: string): Promise<void> {
+    const final = this.path(key);
+    await mkdir(dirname(final), { recursive: true });
+    await rename(this.partial(key), final);
+    await syncDir(dirname(final));
+  }
+
+  // A chunked upload is the same incoming file, written at each chunk's offset: whatever a failed
+  // chunk left past that offset is cut off first.
+  async startChunked(key: string): Promise<string> {
+    await mkdir(this.incoming, { recursive: true });
+    await (await open(this.partial(key), "wx", 0o600)).close();
+    return "";
+  }
+
+  async putChunk(key: string, at: ChunkPlace, source: Readable, opts: PutOptions = {}): Promise<ChunkResult> {
+    const tmp = this.partial(key);
+    await truncate(tmp, at.offset);
+    const meter = new Meter(opts);
+    try {
+      await pipeline(source, metering(meter), createWriteStream(tmp, { flags: "r+", start: at.offset, highWaterMark: WRITE_BUFFER, flush: true }));
+      return { ...meter.result(), etag: "" };
+    } catch (e) {
+      await truncate(tmp, at.offset).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async finishChunked(key: string): Promise<void> {
+    await this.publish(key);
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
@@ -100,16 +116,36 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async cleanupIncomplete(): Promise<number> {
+  async cleanupIncomplete(keep: ReadonlySet<string> = new Set()): Promise<number> {
     let names: string[];
     try {
       names = await readdir(this.incoming);
     } catch {
       return 0;
     }
-    await Promise.all(names.map((n) => rm(join(this.incoming, n), { force: true })));
-    return names.length;
+    const kept = new Set([...keep].map((k) => basename(this.partial(k))));
+    const gone = names.filter((n) => !kept.has(n));
+    await Promise.all(gone.map((n) => rm(join(this.incoming, n), { force: true })));
+    return gone.length;
   }
+}
+
+// Network pieces (16 KiB) pass through as they are: while one write is in flight the file stream
+// gathers the next pieces into a single writev. Copying them into fresh 1 MiB buffers instead
+// cost ~1 CPU-second per GiB more (measured): every new buffer is memory the kernel has to fault
+// in, and on a VM the hypervisor too.
+function metering(meter: Meter): Transform {
+  return new Transform({
+    highWaterMark: WRITE_BUFFER,
+    transform(chunk: Buffer, _enc, done) {
+      try {
+        meter.add(chunk);
+      } catch (e) {
+        return done(e as Error);
+      }
+      done(null, chunk);
+    },
+  });
 }
 
 async function syncDir(dir: string): Promise<void> {

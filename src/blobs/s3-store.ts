@@ -3,7 +3,7 @@
 // upload completes, so a failed or interrupted put leaves no object, and its multipart upload is
 // aborted (or, after a crash, found and aborted by delete() or cleanupIncomplete()).
 import type { Readable } from "node:stream";
-import { checkKey, Meter, type BlobStore, type ByteRange, type PutOptions, type PutResult } from "./blob-store.js";
+import { checkKey, Meter, type BlobStore, type ByteRange, type ChunkPlace, type ChunkResult, type PutOptions, type PutResult } from "./blob-store.js";
 import { S3Client, S3Error } from "./s3-client.js";
 
 export interface S3StoreOptions {
@@ -15,9 +15,12 @@ export interface S3StoreOptions {
 const MIB = 1024 * 1024;
 const MAX_PARTS = 10_000; // S3's limit
 export const MIN_PART_SIZE = 5 * MIB; // S3's limit, except for the last part
+// A chunk of a resumable upload is one part, held in memory to be signed: this bounds it.
+export const MAX_CHUNK_SIZE = 128 * MIB;
 
 export class S3BlobStore implements BlobStore {
   readonly kind = "s3";
+  readonly chunkSizes = { min: MIN_PART_SIZE, max: MAX_CHUNK_SIZE };
 
   constructor(
     readonly s3: S3Client,
@@ -94,6 +97,33 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  // A chunked upload is a multipart upload; each chunk one part, which its next try overwrites.
+  async startChunked(key: string): Promise<string> {
+    return this.s3.createMultipartUpload(this.objectKey(key));
+  }
+
+  async putChunk(key: string, at: ChunkPlace, source: Readable, opts: PutOptions = {}): Promise<ChunkResult> {
+    if (at.index > MAX_PARTS) throw new Error(`an upload has at most ${MAX_PARTS} chunks`);
+    const meter = new Meter(opts);
+    const pieces: Buffer[] = [];
+    for await (const piece of source as AsyncIterable<Buffer>) {
+      meter.add(piece);
+      if (meter.size > MAX_CHUNK_SIZE) throw new Error(`a chunk is at most ${MAX_CHUNK_SIZE} bytes here`);
+      pieces.push(piece);
+    }
+    const result = meter.result();
+    const etag = await this.s3.uploadPart(this.objectKey(key), at.handle, at.index, Buffer.concat(pieces, result.size));
+    return { ...result, etag };
+  }
+
+  async finishChunked(key: string, handle: string, etags: readonly string[]): Promise<void> {
+    const objectKey = this.objectKey(key);
+    if (etags.length > 0) return this.s3.completeMultipartUpload(objectKey, handle, etags);
+    // An empty file has no parts, and S3 completes no upload without one.
+    await this.s3.putObject(objectKey, Buffer.alloc(0));
+    await this.s3.abortMultipartUpload(objectKey, handle);
+  }
+
   async get(key: string, range?: ByteRange): Promise<Readable> {
     return this.s3.getObject(this.objectKey(key), range);
   }
@@ -111,8 +141,9 @@ export class S3BlobStore implements BlobStore {
     await this.s3.deleteObject(objectKey);
   }
 
-  async cleanupIncomplete(): Promise<number> {
-    const uploads = await this.s3.listMultipartUploads(this.opts.prefix ? `${this.opts.prefix}/` : "");
+  async cleanupIncomplete(keep: ReadonlySet<string> = new Set()): Promise<number> {
+    const kept = new Set([...keep].map((k) => this.objectKey(k)));
+    const uploads = (await this.s3.listMultipartUploads(this.opts.prefix ? `${this.opts.prefix}/` : "")).filter((u) => !kept.has(u.key));
     for (const u of uploads) await this.s3.abortMultipartUpload(u.key, u.uploadId);
     return uploads.length;
   }

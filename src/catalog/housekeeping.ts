@@ -8,6 +8,7 @@ import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import * as qi from "../db/images.js";
 import * as qs from "../db/servers.js";
+import * as qu from "../db/uploads.js";
 import type { BlobStore } from "../blobs/blob-store.js";
 
 export interface Storage {
@@ -15,6 +16,28 @@ export interface Storage {
   blobs: BlobStore;
   serverId: string; // this process, for upload bookkeeping
   keepVersions: number; // versions kept per hypervisor of images that set none; 0 = all
+}
+
+// Resumable uploads that are cancelled or abandoned go with their bytes, each once however many
+// processes discard them at the same time.
+export async function discardSessions(s: Storage, rows: readonly qu.SessionRow[]): Promise<number> {
+  let n = 0;
+  for (const row of rows) {
+    const gone = await s.db.transaction().execute(async (trx) => {
+      if (!(await qu.deleteSession(trx, row.id))) return false;
+      await qi.addGarbage(trx, [row.blob_key], new Date().toISOString());
+      return true;
+    });
+    if (gone) n++;
+  }
+  if (n) await collectGarbage(s);
+  return n;
+}
+
+// Sessions past their expiry, or whose image was deleted. (A chunk still being written to one
+// fails at its end.)
+export async function sweepAbandonedUploads(s: Storage, now = new Date()): Promise<number> {
+  return discardSessions(s, await qu.abandonedSessions(s.db, now.toISOString()));
 }
 
 export const DEFAULT_KEEP_VERSIONS = 5;
@@ -64,9 +87,9 @@ async function reclaimOrphanedUploads(s: Storage): Promise<number> {
 // is alive anywhere, since theirs look the same.
 export async function recoverAtStart(s: Storage, instance: string, liveness = DEFAULT_LIVENESS): Promise<Recovered> {
   await qs.removeInstance(s.db, instance);
-  const uploads = await reclaimFromSilent(s, liveness);
+  const uploads = (await reclaimFromSilent(s, liveness)) + (await sweepAbandonedUploads(s));
   const alone = !(await qs.anyAlive(s.db, iso(Date.now() - liveness.leaseMs)));
-  const partial = alone ? await s.blobs.cleanupIncomplete() : 0;
+  const partial = alone ? await s.blobs.cleanupIncomplete(new Set(await qu.sessionBlobKeys(s.db))) : 0;
   return { uploads, partial, garbage: await collectGarbage(s) };
 }
 
@@ -102,7 +125,7 @@ export async function startHeartbeat(
       log({ level: "warn", msg: "this process had been declared dead by a peer (stalled longer than the lease); registering again" });
       await qs.register(s.db, { id: s.serverId, instance, started, heartbeat: iso(now) });
     }
-    const uploads = await reclaimFromSilent(s, liveness);
+    const uploads = (await reclaimFromSilent(s, liveness)) + (await sweepAbandonedUploads(s));
     const garbage = await collectGarbage(s);
     if (uploads || garbage) log({ level: "info", msg: "cleaned up after a process that stopped", uploads, garbage });
   };

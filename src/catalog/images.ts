@@ -421,47 +421,70 @@ export interface UploadTicket {
   comment: string | null;
 }
 
-// Everything that can refuse an upload is decided here, before a byte of the body is read.
-export async function beginUpload(
+// Everything that can refuse an upload is decided here, before a byte of the body is read: who,
+// which image and hypervisor, and the quota (from the announced length). The ticket names a new blob.
+export async function prepareUpload(
+  trx: qu.Executor,
   s: Storage,
   actor: Actor,
-  ownerName: string,
-  name: string,
-  hypervisor: string,
+  target: { ownerName: string; name: string; hypervisor: string },
   contentLength: number | undefined,
   comment?: string,
 ): Promise<UploadTicket> {
+  const { ownerName, name, hypervisor } = target;
+  const { row, ref, view } = await visible(trx, actor, ownerName, name);
+  authorizeOrThrow(actor, { do: "image.upload", image: ref });
+  if (!view.hypervisors.includes(hypervisor)) {
+    throw badRequest(`image '${ownerName}/${name}' is for ${view.hypervisors.join(", ")}, not '${hypervisor}'; change its hypervisor list first`);
+  }
+  const owner = (await qu.findUserByName(trx, row.owner_name))!;
+  let maxBytes: number | undefined;
+  if (owner.quota_bytes > 0) {
+    // Versions pruned by this upload free their bytes, so they do not count against it.
+    const freed = freedByNextVersion(await qi.versionsOf(trx, row.id, hypervisor), row.keep_versions ?? s.keepVersions);
+    maxBytes = Math.max(0, owner.quota_bytes - (await qi.usedBytes(trx, owner.id)) + freed);
+    if (contentLength !== undefined && contentLength > maxBytes) {
+      throw new RepomanError("too_large", `upload of ${contentLength} bytes exceeds ${owner.user_name}'s storage quota (${maxBytes} bytes left, counting every version kept)`);
+    }
+  }
+  const blobKey = `images/${row.id}/${hypervisor}/${randomUUID()}`;
+  return { imageId: row.id, hypervisor, blobKey, maxBytes, uploader: actor.userName, comment: comment ?? null };
+}
+
+// A plain upload: one request, recorded as this process's until it commits or is abandoned.
+export async function beginUpload(s: Storage, actor: Actor, ownerName: string, name: string, hypervisor: string, contentLength: number | undefined, comment?: string): Promise<UploadTicket> {
   return s.db.transaction().execute(async (trx) => {
-    const { row, ref, view } = await visible(trx, actor, ownerName, name);
-    authorizeOrThrow(actor, { do: "image.upload", image: ref });
-    if (!view.hypervisors.includes(hypervisor)) {
-      throw badRequest(`image '${ownerName}/${name}' is for ${view.hypervisors.join(", ")}, not '${hypervisor}'; change its hypervisor list first`);
-    }
-    const owner = (await qu.findUserByName(trx, row.owner_name))!;
-    let maxBytes: number | undefined;
-    if (owner.quota_bytes > 0) {
-      // Versions pruned by this upload free their bytes, so they do not count against it.
-      const freed = freedByNextVersion(await qi.versionsOf(trx, row.id, hypervisor), row.keep_versions ?? s.keepVersions);
-      maxBytes = Math.max(0, owner.quota_bytes - (await qi.usedBytes(trx, owner.id)) + freed);
-      if (contentLength !== undefined && contentLength > maxBytes) {
-        throw new RepomanError("too_large", `upload of ${contentLength} bytes exceeds ${owner.user_name}'s storage quota (${maxBytes} bytes left, counting every version kept)`);
-      }
-    }
-    const blobKey = `images/${row.id}/${hypervisor}/${randomUUID()}`;
-    await qi.addPendingUpload(trx, { blob_key: blobKey, image_id: row.id, hypervisor, server_id: s.serverId, started: now() });
-    return { imageId: row.id, hypervisor, blobKey, maxBytes, uploader: actor.userName, comment: comment ?? null };
+    const ticket = await prepareUpload(trx, s, actor, { ownerName, name, hypervisor }, contentLength, comment);
+    await qi.addPendingUpload(trx, { blob_key: ticket.blobKey, image_id: ticket.imageId, hypervisor, server_id: s.serverId, started: now() });
+    return ticket;
   });
 }
 
+// Whether the actor may still upload to this image (a resumable upload asks again for every
+// chunk: the image may have been deleted, frozen or unshared since it began).
+export async function authorizeUploadTo(db: qu.Executor, actor: Actor, imageId: string, hypervisor: string): Promise<void> {
+  const row = await qi.findImageById(db, imageId);
+  const loaded = row ? (await load(db, [row]))[0] : undefined;
+  if (!loaded || !maySeeImage(actor, loaded.ref)) throw notFound("the image of this upload no longer exists");
+  authorizeOrThrow(actor, { do: "image.upload", image: loaded.ref });
+  if (!loaded.view.hypervisors.includes(hypervisor)) throw conflict(`image '${loaded.view.ownerName}/${loaded.view.name}' is no longer for '${hypervisor}'`);
+}
+
 // Makes the new blob the image's next version in one transaction; versions beyond the image's
-// retention are pruned, and their blobs become garbage.
-export async function commitUpload(s: Storage, ticket: UploadTicket, stored: { size: number; sha256: string }): Promise<ImageView> {
+// retention are pruned, and their blobs become garbage. `claim` takes the upload's record (the
+// plain upload's pending record by default) and is false if another process took it first.
+export async function commitUpload(
+  s: Storage,
+  ticket: UploadTicket,
+  stored: { size: number; sha256: string },
+  claim: (trx: qu.Executor) => Promise<boolean> = (trx) => qi.removePendingUpload(trx, ticket.blobKey),
+): Promise<ImageView> {
   const outcome = await s.db
     .transaction()
     .execute(async (trx) => {
-      if (!(await qi.removePendingUpload(trx, ticket.blobKey))) {
+      if (!(await claim(trx))) {
         // A peer took this process for dead and reclaimed the upload; its blob is garbage already.
-        throw conflict("the upload took so long that the server was presumed dead; nothing was stored, please retry");
+        throw conflict("the upload took so long that the server was presumed dead, or it was cancelled; nothing was stored, please retry");
       }
       const at = now();
       const image = await qi.bumpVersion(trx, ticket.imageId, at);

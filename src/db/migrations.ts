@@ -154,6 +154,37 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable("images").addColumn("keep_versions", "integer").execute();
     },
   },
+  // Resumable uploads (tus): sessions that live across requests, processes and restarts.
+  "0005_upload_sessions": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("upload_sessions")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("image_id", "text", (c) => c.notNull())
+        .addColumn("hypervisor", "text", (c) => c.notNull())
+        .addColumn("blob_key", "text", (c) => c.notNull().unique())
+        .addColumn("user_id", "text", (c) => c.notNull())
+        .addColumn("comment", "text")
+        .addColumn("length", "bigint", (c) => c.notNull())
+        .addColumn("offset", "bigint", (c) => c.notNull())
+        .addColumn("chunks", "integer", (c) => c.notNull())
+        .addColumn("store_handle", "text", (c) => c.notNull())
+        .addColumn("created", "text", (c) => c.notNull())
+        .addColumn("expires", "text", (c) => c.notNull())
+        .addColumn("writer_server", "text")
+        .addColumn("writer_token", "text")
+        .execute();
+      await db.schema.createIndex("upload_sessions_by_expiry").on("upload_sessions").column("expires").execute();
+      await db.schema
+        .createTable("upload_chunks")
+        .addColumn("upload_id", "text", (c) => c.notNull().references("upload_sessions.id").onDelete("cascade"))
+        .addColumn("chunk", "integer", (c) => c.notNull())
+        .addColumn("size", "bigint", (c) => c.notNull())
+        .addColumn("etag", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("upload_chunks_pk", ["upload_id", "chunk"])
+        .execute();
+    },
+  },
 };
 
 /** The migrations in order, for tests that build a database as an earlier release left it. */

@@ -84,6 +84,32 @@ export interface PendingUploadsTable {
   started: string;
 }
 
+// A resumable (tus) upload in progress: its chunks so far, and which request is writing the next.
+export interface UploadSessionsTable {
+  id: string; // in the upload's URL
+  image_id: string; // no foreign key: a session outlives its image until swept, so its blob is found
+  hypervisor: string;
+  blob_key: string;
+  user_id: string; // only its creator may continue it
+  comment: string | null;
+  length: number; // Upload-Length
+  offset: number; // bytes in chunks that completed
+  chunks: number;
+  store_handle: string; // the blob store's (S3: the multipart upload id)
+  created: string;
+  expires: string;
+  // The request writing a chunk, if any: its process (a dead one's claim lapses) and a token.
+  writer_server: string | null;
+  writer_token: string | null;
+}
+
+export interface UploadChunksTable {
+  upload_id: string;
+  chunk: number; // 1, 2, …
+  size: number;
+  etag: string;
+}
+
 export interface BlobGarbageTable {
   blob_key: string;
   since: string;
@@ -102,6 +128,8 @@ export interface Database {
   image_user_shares: ImageUserSharesTable;
   image_group_shares: ImageGroupSharesTable;
   pending_uploads: PendingUploadsTable;
+  upload_sessions: UploadSessionsTable;
+  upload_chunks: UploadChunksTable;
   blob_garbage: BlobGarbageTable;
   servers: ServersTable;
   users: UsersTable;

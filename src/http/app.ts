@@ -16,6 +16,8 @@ import { userRoutes } from "./routes/users.js";
 import { groupRoutes } from "./routes/groups.js";
 import { imageRoutes } from "./routes/images.js";
 import { rawRoutes } from "./routes/raw.js";
+import { uploadRoutes } from "./routes/uploads.js";
+import { DEFAULT_UPLOAD_EXPIRY_HOURS } from "../catalog/uploads.js";
 import { webRoutes } from "./routes/web.js";
 import { collectRouteDocs, type RouteDoc } from "./openapi.js";
 
@@ -42,6 +44,7 @@ declare module "fastify" {
 export interface AppDeps {
   storage: Storage;
   redirectDownloads?: number | undefined;
+  uploadExpiryHours?: number | undefined; // resumable uploads left alone this long are deleted
   frontEnd: FrontEndPolicy;
   frontEndSockets: WeakSet<Socket>; // connections accepted on the front-end (plain HTTP) listener
   publicHttpSockets: WeakSet<Socket>; // connections accepted on the public download listener
@@ -144,6 +147,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   await app.register(groupRoutes, { db: storage.db });
   await app.register(imageRoutes, { storage });
   await app.register(rawRoutes, { storage, redirectDownloads: deps.redirectDownloads });
+  await app.register(uploadRoutes, { storage, expiryHours: deps.uploadExpiryHours ?? DEFAULT_UPLOAD_EXPIRY_HOURS });
   await app.register(webRoutes, {});
   return app;
 }

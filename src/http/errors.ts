@@ -9,6 +9,8 @@ const STATUS: Record<ErrorKind, number> = {
   forbidden: 403,
   not_found: 404,
   gone: 410,
+  checksum_mismatch: 460, // tus 1.0 checksum extension
+  precondition_failed: 412,
   conflict: 409,
   too_large: 413,
   unsupported_media_type: 415,
@@ -21,7 +23,9 @@ const REASON: Record<number, string> = {
   404: "Not Found",
   405: "Method Not Allowed",
   409: "Conflict",
+  412: "Precondition Failed",
   410: "Gone",
+  460: "Checksum Mismatch",
   413: "Content Too Large",
   415: "Unsupported Media Type",
   500: "Internal Server Error",

@@ -39,6 +39,7 @@ export interface ServerOptions {
   blobs: BlobStore;
   // Downloads answered with a redirect to a presigned URL valid this many seconds (S3 only).
   redirectDownloads?: number | undefined;
+  uploadExpiryHours?: number | undefined;
   // This server's name among all sharing the database; its next start reclaims what it left.
   instance?: string | undefined;
   // False in cluster workers: the primary recovers before any worker serves.
@@ -114,6 +115,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     {
       storage,
       redirectDownloads: opts.redirectDownloads,
+      uploadExpiryHours: opts.uploadExpiryHours,
       frontEnd: { trusted: parseTrustedProxies(opts.trustedProxies), headers: opts.frontEndHeaders },
       frontEndSockets,
       publicHttpSockets,

@@ -118,6 +118,42 @@ for (const [name, make] of stores) {
       assert.equal(await s.size("images/never/xen/1"), null);
     });
 
+    test("chunked uploads: chunks in order, a failed one rewritten, nothing visible until finished", async () => {
+      const s = await make();
+      const data = randomBytes(12 * MIB + 99);
+      const cuts = [0, 5 * MIB, 10 * MIB, data.length];
+      const key = "images/h/kvm/1";
+      const handle = await s.startChunked(key);
+      const etags: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const [from, to] = [cuts[i]!, cuts[i + 1]!];
+        const at = { handle, index: i + 1, offset: from };
+        if (i === 1) {
+          // A chunk that fails midway, then is sent again: only the second try counts.
+          await assert.rejects(s.putChunk(key, at, source(randomBytes(to - from), MIB), { expectedSize: to - from }), /client went away/);
+          await assert.rejects(s.putChunk(key, at, source(data.subarray(from, to - 1)), { expectedSize: to - from }), BlobSizeError);
+        }
+        const r = await s.putChunk(key, at, source(data.subarray(from, to)), { expectedSize: to - from });
+        assert.deepEqual([r.size, r.sha256], [to - from, sha(data.subarray(from, to))]);
+        etags.push(r.etag);
+        assert.equal(await s.size(key), null, "an unfinished chunked upload is no blob yet");
+      }
+      assert.equal(await s.cleanupIncomplete(new Set([key])), 0, "a chunked upload in progress survives a clean-up that spares it");
+      await s.finishChunked(key, handle, etags);
+      assert.ok((await readAll(await s.get(key))).equals(data));
+
+      // An empty one, and one abandoned: delete() removes what it left.
+      const empty = "images/h/kvm/2";
+      await s.finishChunked(empty, await s.startChunked(empty), []);
+      assert.equal(await s.size(empty), 0);
+      const abandoned = "images/h/kvm/3";
+      const h = await s.startChunked(abandoned);
+      await s.putChunk(abandoned, { handle: h, index: 1, offset: 0 }, source(randomBytes(5 * MIB)), { expectedSize: 5 * MIB });
+      await s.delete(abandoned);
+      assert.equal(await s.cleanupIncomplete(), 0, "nothing of it is left");
+      assert.equal(await s.size(abandoned), null);
+    });
+
     test("keys are ids, never paths: traversal is refused", async () => {
       const s = await make();
       await assert.rejects(s.put("../escape", source(randomBytes(1))));

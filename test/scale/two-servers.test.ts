@@ -243,3 +243,48 @@ test("versions pruned and rolled back through both servers, with a kill -9 betwe
   assert.ok((await get("a", "/api/images/raw/alice/xen/shared.img?version=10")).body.equals(uploaded[2]!));
   await assertNoOrphans();
 });
+
+test("a resumable upload takes chunks through both servers, survives a kill -9 of one mid-chunk, and leaves no orphans", { skip }, async () => {
+  const data = randomBytes(22 * MIB + 17);
+  const TUS = { "tus-resumable": "1.0.0" };
+  const created = await call("a")("POST", "/api/uploads", {
+    cred: alice,
+    headers: { ...TUS, "upload-length": String(data.length), "upload-metadata": `image ${Buffer.from("shared.img").toString("base64")},hypervisor ${Buffer.from("xen").toString("base64")}` },
+  });
+  assert.equal(created.status, 201, created.text);
+  const at = new URL(created.headers.location!).pathname;
+  const chunk = (name: "a" | "b", from: number, to: number) =>
+    call(name)("PATCH", at, { cred: alice, body: data.subarray(from, to), headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(from) } });
+  assert.equal((await chunk("a", 0, 6 * MIB)).status, 204);
+  assert.equal((await chunk("b", 6 * MIB, 12 * MIB)).status, 204);
+  // A chunk smaller than S3's smallest part is refused unless it is the last.
+  assert.equal((await chunk("b", 12 * MIB, 13 * MIB)).status, 400);
+  // Kill A while it receives a chunk: the chunk counts for nothing, and B takes the upload on.
+  const req = https.request({
+    host: "127.0.0.1", port: servers.a.port, method: "PATCH", path: at, servername: "localhost", agent: false,
+    ca: readFileSync(trustedCaBundle(pki)), cert: readFileSync(alice.cert), key: readFileSync(alice.key),
+    headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(12 * MIB), "content-length": String(6 * MIB) },
+  });
+  req.on("error", () => {});
+  req.write(data.subarray(12 * MIB, 15 * MIB));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(await servers.a.proc!.stop("SIGKILL"), "SIGKILL");
+  req.destroy();
+  const head = await call("b")("HEAD", at, { cred: alice, headers: TUS });
+  assert.equal(head.headers["upload-offset"], String(12 * MIB));
+  // B may take it only once A is known to be dead: its claim lapses with A's registration.
+  await start("a");
+  assert.equal((await chunk("b", 12 * MIB, 18 * MIB)).status, 204);
+  const last = await chunk("a", 18 * MIB, data.length);
+  assert.equal(last.status, 200, last.text);
+  assert.equal(last.json.files.xen.checksum.value, sha(data), "the whole file's SHA-256, read back since no one process saw every chunk");
+  assert.ok((await download("a")).equals(data));
+  current = data;
+  await assertNoOrphans();
+  const db = await openDatabase(databaseUrl);
+  try {
+    assert.deepEqual(await db.db.selectFrom("upload_sessions").selectAll().execute(), []);
+  } finally {
+    await db.close();
+  }
+});

@@ -120,9 +120,9 @@ export class Connection {
   }
 
   // A whole request and response, bodies in memory: for API calls, not for image files.
-  request(method: string, path: string, opts: { form?: Record<string, string | undefined>; headers?: OutgoingHttpHeaders } = {}): Promise<Reply> {
+  request(method: string, path: string, opts: { form?: Record<string, string | undefined>; headers?: OutgoingHttpHeaders; body?: Buffer } = {}): Promise<Reply> {
     const headers: OutgoingHttpHeaders = { ...opts.headers };
-    let body: Buffer | undefined;
+    let body = opts.body;
     if (opts.form) {
       const fields = Object.entries(opts.form).filter((kv): kv is [string, string] => kv[1] !== undefined);
       body = Buffer.from(new URLSearchParams(fields).toString());

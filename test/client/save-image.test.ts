@@ -5,11 +5,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { CLIENT_MAIN } from "../support/repoman-cli.js";
+import { CLIENT_MAIN, runRepoman } from "../support/repoman-cli.js";
+import { startFlakyProxy } from "../support/flaky-proxy.js";
 import { expectExit, startWorld, type World } from "./world.js";
 
 let w: World;
@@ -134,4 +135,36 @@ test("save-image --source works for an unprivileged user, and refuses to snapsho
   assert.equal(root.code, 1, root.out);
   assert.match(root.out, /\[FAILED\] save-image\n\tError\.  This command requires root privileges, try again with sudo\./);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test("save-image killed mid-upload: the same command again continues the upload of the same snapshot", async () => {
+  const proxy = await startFlakyProxy(w.t.port);
+  try {
+    const args = ["-r", `127.0.0.1:${proxy.port}`, "si", "--source", source, "-h", "xen,kvm", "--resize", "80", "resumed.img"];
+    const incoming = () => {
+      const dir = join(w.t.dataDir, "images", "incoming");
+      return existsSync(dir) ? Math.max(0, ...readdirSync(dir).map((n) => statSync(join(dir, n)).size)) : 0;
+    };
+    proxy.throttle(16 * 1024 * 1024);
+    const child = spawn(process.execPath, [CLIENT_MAIN, ...args], { env: { PATH: process.env.PATH, ...w.env("alice") }, stdio: "ignore" });
+    const exited = new Promise((r) => child.on("exit", r));
+    for (let i = 0; i < 3000 && incoming() < 32 * 1024 * 1024; i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGKILL");
+    await exited;
+    proxy.throttle(0);
+    assert.ok(incoming() >= 32 * 1024 * 1024, "the server holds the first chunk of the xen upload");
+    assert.ok(existsSync(join(snapshots, "repoman-fscopy.img.pending.json")), "the snapshot and what is left to do are kept");
+
+    const r = await runRepoman(args, { cwd: w.home, env: w.env("alice") });
+    expectExit(
+      r,
+      0,
+      /^Continuing the interrupted upload of the snapshot taken at \S+ \(--clean takes a new one\)\.\nUploading snapshot for hypervisor xen\nResuming the upload at byte 33554432 of 83886080 \(40%\): the server has the rest of an earlier try\n\[OK\]     Snapshot uploaded to image 'resumed.img', hypervisor xen\nUploading snapshot for hypervisor kvm\n\[OK\]     Snapshot uploaded to image 'resumed.img', hypervisor kvm\n$/,
+    );
+    assert.equal(debugfs(await download("resumed.img", "xen"), "cat /boot/grub/grub.conf"), "for xen\n");
+    assert.equal(debugfs(await download("resumed.img", "kvm"), "cat /boot/grub/grub.conf"), "for kvm\n");
+    assert.deepEqual(readdirSync(snapshots).filter((n) => n.startsWith("repoman-fscopy.img")), [], "the snapshot goes once its uploads are done");
+  } finally {
+    await proxy.close();
+  }
 });

@@ -1,12 +1,13 @@
 // put-image and get-image: streamed, with progress on a terminal and SHA-256 checked both ways.
-import { createReadStream, existsSync, statSync } from "node:fs";
-import { basename, join } from "node:path";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { hypervisorsOf, rawPath, type ImageJson, type RepomanApi } from "../../client/api.js";
 import { ClientError } from "../../client/errors.js";
 import { Progress } from "../../client/progress.js";
 import { download, partialFile, upload } from "../../client/transfers.js";
-import { arg, flag, opt, print, type Ctx, type Handler } from "./context.js";
+import { DEFAULT_CHUNK_MIB, resumableUpload } from "../../client/resumable.js";
+import { arg, flag, InvalidArgument, opt, print, type Ctx, type Handler } from "./context.js";
 import { okLine } from "./output.js";
 import { imageToRead } from "./run-images.js";
 
@@ -20,31 +21,52 @@ export function chooseHypervisor(image: ImageJson, wanted: string | undefined): 
   return wanted;
 }
 
-function localFile(file: string): number {
+function checkLocalFile(file: string): void {
   if (!existsSync(file)) throw new ClientError(`Specified source not found: ${file}`);
   const st = statSync(file);
   if (st.isDirectory()) throw new ClientError(`Specified source is a directory: ${file}`);
-  return st.size;
 }
 
+// What to upload: a file, sent in chunks that survive a lost connection and a killed client
+// (resumable), or a stream of unknown length (compressed on the fly), sent in one request.
+export type UploadSource = { file: string } | { stream: () => Readable };
+
 // Uploads one file and checks that the server stored exactly what was sent.
-export async function uploadChecked(ctx: Ctx, image: ImageJson, hypervisor: string, label: string, source: () => Readable, size: number | undefined): Promise<ImageJson> {
+export async function uploadChecked(ctx: Ctx, image: ImageJson, hypervisor: string, label: string, source: UploadSource): Promise<ImageJson> {
   const api = await ctx.session.api();
-  const progress = new Progress(label, size);
   const comment = opt(ctx, "comment");
-  const path = rawPath(image.owner_user_name, hypervisor, image.name) + (comment === undefined ? "" : `?comment=${encodeURIComponent(comment)}`);
-  const result = await upload(api.connection, path, source, size, progress.update);
-  progress.finish();
+  let result: { image: ImageJson; sha256: string };
+  if ("file" in source) {
+    const size = statSync(source.file).size;
+    const progress = new Progress(label, size);
+    const chunkMiB = (ctx.options.chunk_size as number | undefined) ?? DEFAULT_CHUNK_MIB;
+    if (chunkMiB < 1) throw new InvalidArgument(`--chunk_size ${chunkMiB}: at least 1 MB`);
+    result = await resumableUpload(api.connection, { owner: image.owner_user_name, image: image.name, hypervisor, comment }, source.file, {
+      stateDir: join(ctx.session.environment.home, ".repoman", "uploads"),
+      chunkBytes: chunkMiB * 1024 * 1024,
+      restart: flag(ctx, "restart"),
+      retries: 6,
+      onResume: (offset) => print(`Resuming the upload at byte ${offset} of ${size} (${Math.floor((offset / size) * 100)}%): the server has the rest of an earlier try`),
+      onRetry: (why, attempt) => ctx.session.log("WARNING", `chunk failed (try ${attempt}): ${why}; trying again`),
+      onProgress: progress.update,
+    });
+    progress.finish();
+  } else {
+    const progress = new Progress(label, undefined);
+    const path = rawPath(image.owner_user_name, hypervisor, image.name) + (comment === undefined ? "" : `?comment=${encodeURIComponent(comment)}`);
+    result = await upload(api.connection, path, source.stream, undefined, progress.update);
+    progress.finish();
+  }
   const stored = result.image.files?.[hypervisor]?.checksum.value;
   if (stored !== result.sha256) throw new ClientError(`the server's checksum of the upload differs from the local one`, `sent sha256 ${result.sha256}, the server stored ${stored ?? "no checksum"}`);
-  ctx.session.log("INFO", `uploaded ${result.bytes} bytes to ${image.owner_user_name}/${image.name} (${hypervisor}), sha256 ${result.sha256}, now version ${result.image.files?.[hypervisor]?.version}`);
+  ctx.session.log("INFO", `uploaded ${label} to ${image.owner_user_name}/${image.name} (${hypervisor}), sha256 ${result.sha256}, now version ${result.image.files?.[hypervisor]?.version}`);
   return result.image;
 }
 
 const putImage: Handler = async (ctx) => {
   const file = arg(ctx, "file")!;
   const name = arg(ctx, "image")!;
-  const size = localFile(file);
+  checkLocalFile(file);
   const api = await ctx.session.api();
   const image = await api.image(opt(ctx, "owner"), name);
   const hypervisor = chooseHypervisor(image, opt(ctx, "hypervisor"));
@@ -55,7 +77,7 @@ const putImage: Handler = async (ctx) => {
     if (!answer) return print("Aborting upload");
   }
   print(`Uploading ${file} to image '${name}', hypervisor ${hypervisor} ...`);
-  await uploadChecked(ctx, image, hypervisor, basename(file), () => createReadStream(file), size);
+  await uploadChecked(ctx, image, hypervisor, basename(file), { file });
   print(okLine(`${file} uploaded to image '${name}', hypervisor ${hypervisor}`));
 };
 
@@ -73,6 +95,22 @@ async function chosenVersion(ctx: Ctx, api: RepomanApi, image: ImageJson, hyperv
   return { version: v.version, size: v.size, sha256: v.checksum.value };
 }
 
+// A destination this computer cannot write to is said to be a local problem, before anything is
+// downloaded (not, later, as an interrupted download).
+function checkDestination(dest: string): void {
+  const dir = dirname(resolve(dest));
+  let why = !existsSync(dir) ? "does not exist" : !statSync(dir).isDirectory() ? "is not a directory" : undefined;
+  if (!why) why = tryAccess(dir) ? undefined : "is not writable";
+  if (why) throw new ClientError(`Cannot save to ${dest}: the directory ${dir} ${why} (a problem on this computer, not on the server)`, "Nothing was downloaded. Choose another file or directory with -p PATH.");
+}
+const tryAccess = (dir: string) => {
+  try {
+    return accessSync(dir, constants.W_OK) === undefined;
+  } catch {
+    return false;
+  }
+};
+
 const getImage: Handler = async (ctx) => {
   const name = arg(ctx, "image")!;
   const api = await ctx.session.api();
@@ -81,6 +119,7 @@ const getImage: Handler = async (ctx) => {
   const file = await chosenVersion(ctx, api, image, hypervisor);
   let dest = opt(ctx, "path") ?? image.name;
   if (existsSync(dest) && statSync(dest).isDirectory()) dest = join(dest, image.name);
+  checkDestination(dest);
   if (existsSync(dest) && !flag(ctx, "force")) throw new ClientError(`${dest} already exists`, "Pass -f/--force to replace it, or choose another file with -p PATH.");
   const pinned = ctx.options.version === undefined ? "" : `, version ${file.version}`;
   print(`Downloading image '${name}', hypervisor ${hypervisor}${pinned}, to ${dest} ...`);

@@ -274,11 +274,17 @@ export async function imageView(ctx, owner, name) {
       progress.value = 0;
       uploading++;
       window.addEventListener("beforeunload", warn);
-      const job = uploadFile(paths.raw(img.owner_user_name, hv, img.name), file, (loaded, total) => {
-        const pct = total ? Math.floor((loaded / total) * 100) : 0;
-        progress.value = pct;
-        status.textContent = `${bytes(loaded)} of ${bytes(total)} (${pct}%)`;
-      });
+      let resumed = "";
+      const job = uploadFile(
+        { owner: img.owner_user_name, image: img.name, hypervisor: hv },
+        file,
+        (loaded, total) => {
+          const pct = total ? Math.floor((loaded / total) * 100) : 0;
+          progress.value = pct;
+          status.textContent = `${bytes(loaded)} of ${bytes(total)} (${pct}%)${resumed}`;
+        },
+        (offset) => (resumed = `, resumed at ${bytes(offset)}`),
+      );
       cancel.onclick = () => job.abort();
       try {
         const v = await job.promise;
@@ -460,11 +466,14 @@ export async function imageView(ctx, owner, name) {
     const lines = [];
     // The repoman client's options: -h HYPERVISOR (when the image has several), -o OWNER (not yours).
     const ownerOpt = img.owner_user_name === session.name ? "" : `-o ${img.owner_user_name} `;
+    // curl checks the server's certificate against the grid CA directory, as grid tools and the
+    // repoman client do: $X509_CERT_DIR, else /etc/grid-security/certificates (a shell default).
+    const curl = (rest) => `curl --cert ~/.globus/usercert.pem --key ~/.globus/userkey.pem --capath "\${X509_CERT_DIR:-/etc/grid-security/certificates}" ${rest}`;
     for (const hv of withFiles) {
       const url = img.file_url.replace("__hypervisor__", encodeURIComponent(hv));
       const suffix = withFiles.length > 1 ? ` (${hv})` : "";
       lines.push(commandLine(`Download with the repoman client${suffix}`, `repoman get-image ${hypervisors.length > 1 ? `-h ${hv} ` : ""}${ownerOpt}${img.name}`));
-      lines.push(commandLine(`Download with curl and your certificate${suffix}`, `curl --cert ~/.globus/usercert.pem --key ~/.globus/userkey.pem -O ${url}`));
+      lines.push(commandLine(`Download with curl and your certificate${suffix}`, curl(`-O ${url}`)));
       if (img.unauthenticated_access && img.http_file_url) {
         const pub = img.http_file_url.replace("__hypervisor__", encodeURIComponent(hv));
         lines.push(commandLine(`Public URL, no certificate needed${suffix}`, pub));
@@ -474,14 +483,27 @@ export async function imageView(ctx, owner, name) {
       const hv = hypervisors[0];
       const hvOpt = hypervisors.length > 1 ? `-h ${hv} ` : "";
       lines.push(commandLine(`Upload with the repoman client${hypervisors.length > 1 ? ` (${hv})` : ""}`, `repoman put-image ${hvOpt}${ownerOpt}${img.name} ${img.name}`));
-      lines.push(commandLine(`Upload with curl${hypervisors.length > 1 ? ` (${hv})` : ""}`, `curl --cert ~/.globus/usercert.pem --key ~/.globus/userkey.pem -T ${img.name} ${img.file_url.replace("__hypervisor__", encodeURIComponent(hv))}`));
+      lines.push(commandLine(`Upload with curl${hypervisors.length > 1 ? ` (${hv})` : ""}`, curl(`-T ${img.name} ${img.file_url.replace("__hypervisor__", encodeURIComponent(hv))}`)));
     }
     return h(
       "section",
       { class: "card", "aria-labelledby": "cmd-h" },
       h("h2", { id: "cmd-h" }, "Commands"),
       lines.length ? lines : h("p", null, "No file has been uploaded yet."),
-      lines.length > 0 && h("p", { class: "hint" }, "With a grid proxy, use ", h("code", null, "--cert $X509_USER_PROXY"), " instead of the certificate and key."),
+      lines.length > 0 &&
+        h(
+          "p",
+          { class: "hint" },
+          "With a grid proxy, use ",
+          h("code", null, "--cert $X509_USER_PROXY"),
+          " instead of the certificate and key. curl checks the server's certificate against the CAs in ",
+          h("code", null, "$X509_CERT_DIR"),
+          ", else ",
+          h("code", null, "/etc/grid-security/certificates"),
+          "; for a development server, first ",
+          h("code", null, "export X509_CERT_DIR=repoman-data/dev-pki/certificates"),
+          " (its development PKI's directory).",
+        ),
     );
   };
 

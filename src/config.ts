@@ -35,6 +35,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "5",
     help: "Versions of each image file kept per hypervisor, for images that set no keep_versions of their own; older ones are deleted. 0 keeps every version. They count against the owner's quota.",
   },
+  { key: "upload-expiry", arg: "HOURS", default: "24", help: "Resumable uploads left without a new chunk for this long are cancelled and their bytes deleted." },
   { key: "db-pool-size", arg: "N", default: "10", help: "PostgreSQL connections per server process." },
   { key: "host-cert", arg: "FILE", help: "Server certificate (PEM). Default: DATA_DIR/dev-pki/hostcert.pem, generated with a development CA when missing." },
   { key: "host-key", arg: "FILE", help: "Server private key (PEM), unencrypted." },
@@ -95,14 +96,19 @@ export function envConfig(env: NodeJS.ProcessEnv): RawConfig {
   return out;
 }
 
-export function parseFlags(argv: readonly string[]): { flags: RawConfig; positional: string[]; help: boolean } {
+export function parseFlags(argv: readonly string[]): { flags: RawConfig; positional: string[]; help: boolean; version: boolean } {
   const flags: RawConfig = new Map();
   const positional: string[] = [];
   let help = false;
+  let version = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "-h" || a === "--help") {
       help = true;
+      continue;
+    }
+    if (a === "--version") {
+      version = true;
       continue;
     }
     if (!a.startsWith("--")) {
@@ -119,7 +125,7 @@ export function parseFlags(argv: readonly string[]): { flags: RawConfig; positio
     else throw new ConfigError(`--${key} needs a value`);
     flags.set(key, s.multi ? [...(flags.get(key) ?? []), value] : [value]);
   }
-  return { flags, positional, help };
+  return { flags, positional, help, version };
 }
 
 // File < environment < flags. A repeatable option takes all its values from the strongest source
@@ -137,8 +143,8 @@ export function mergeConfig(...layers: RawConfig[]): RawConfig {
   return out;
 }
 
-export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { config: RawConfig; positional: string[]; help: boolean } {
-  const { flags, positional, help } = parseFlags(argv);
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { config: RawConfig; positional: string[]; help: boolean; version: boolean } {
+  const { flags, positional, help, version } = parseFlags(argv);
   const envLayer = envConfig(env);
   const file = flags.get("config")?.[0] ?? envLayer.get("config")?.[0];
   let fileLayer: RawConfig = new Map();
@@ -151,14 +157,19 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
     }
     fileLayer = parseConfigFile(text, file);
   }
-  return { config: mergeConfig(fileLayer, envLayer, flags), positional, help };
+  return { config: mergeConfig(fileLayer, envLayer, flags), positional, help, version };
 }
 
 export function helpText(): string {
   const lines = [
     "Usage: repoman-server [serve] [options]",
+    "       repoman-server dev-user NAME [--dn DN] [options]",
+    "       repoman-server --version",
     "",
     "Runs the Repoman image repository: an HTTPS server with X.509 and grid-proxy client-certificate login.",
+    "dev-user issues a certificate for NAME from the development CA that the first start without --host-cert",
+    "makes (DN: --dn, default /O=Repoman Development/CN=NAME), registers NAME with it in the database of",
+    "--data-dir/--database, and prints the client configuration and commands that use it.",
     "Every option can also be set in a --config file (key = value) or as REPOMAN_<KEY> in the environment",
     "(e.g. REPOMAN_DATA_DIR); flags override the environment, which overrides the file.",
     "",
@@ -168,7 +179,7 @@ export function helpText(): string {
     lines.push(`  --${o.key}${o.arg ? " " + o.arg : ""}`);
     lines.push(`      ${o.help}${o.default !== undefined ? ` (default: ${o.default})` : ""}`);
   }
-  lines.push("  -h, --help", "      Show this help.");
+  lines.push("  -h, --help", "      Show this help.", "  --version", "      Print the version and exit.");
   return lines.join("\n");
 }
 

@@ -6,9 +6,10 @@ import { ClientConfigError, ClientError } from "../client/errors.js";
 import { findCommand, GLOBAL_OPTIONS, optionsOf } from "./repoman/commands.js";
 import { InvalidArgument } from "./repoman/context.js";
 import { HANDLERS } from "./repoman/handlers.js";
-import { commandHelp, generalHelp, globalUsage, usage } from "./repoman/help.js";
+import { commandHelp, generalHelp, globalUsage, helpAll, usage } from "./repoman/help.js";
 import { parseArgs, UsageError, type Parsed } from "./repoman/parse-args.js";
-import { Session, type Globals } from "./repoman/session.js";
+import { globalsFrom, Session, type Globals } from "./repoman/session.js";
+import { VERSION } from "./repoman/version.js";
 import { Terminal } from "./repoman/terminal.js";
 
 const err = (text: string) => process.stderr.write(`${text}\n`);
@@ -23,15 +24,17 @@ function failure(command: string, e: unknown): string {
 
 async function main(argv: string[]): Promise<number> {
   let top: Parsed;
+  let globals: Globals;
   try {
-    top = parseArgs({ options: [...GLOBAL_OPTIONS, { long: "help", help: "" }], args: [] }, argv, true);
+    top = parseArgs({ options: GLOBAL_OPTIONS, args: [] }, argv, true);
+    globals = globalsFrom(top.options);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     err(`${globalUsage()}\nrepoman: error: ${e.message}`);
     return 2;
   }
-  if (top.options.help) {
-    process.stdout.write(generalHelp());
+  if (top.options.help || top.options["help-all"] || top.options.version) {
+    process.stdout.write(top.options.help ? generalHelp() : top.options["help-all"] ? helpAll() : `${VERSION}\n`);
     return 0;
   }
   const [name, ...rest] = top.rest;
@@ -57,17 +60,6 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const globals: Globals = {
-    repository: top.options.repository as string | undefined,
-    port: top.options.port as number | undefined,
-    proxy: top.options.proxy as string | undefined,
-    insecure: top.options.insecure === true,
-    debug: top.options.debug === true,
-  };
-  if (globals.port !== undefined && !(globals.port >= 1 && globals.port <= 65535)) {
-    err(`${globalUsage()}\nrepoman: error: argument -p/--port: not a port number: ${globals.port}`);
-    return 2;
-  }
   const session = new Session(globals, currentEnvironment(), new Terminal());
   try {
     await HANDLERS[def.name]!({ command: def, args: parsed.args, options: parsed.options, session });

@@ -19,7 +19,9 @@ import { ensureBootstrapAdmin, type BootstrapAdmin } from "../catalog/users.js";
 import { parseHostPort, startServer, type RunningServer } from "../http/server.js";
 import type { FrontEndHeaderStyle } from "../http/identity.js";
 import { defaultValidationOptions, type ValidationOptions } from "../x509/validate.js";
-import { devPkiPaths, ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
+import { clientCommand, configuredPort, curlCommand, devPkiPaths, ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
+import { devUser, DevUserError } from "./dev-user.js";
+import { VERSION } from "./repoman/version.js";
 
 const log = (line: Record<string, unknown>) => process.stdout.write(JSON.stringify(line) + "\n");
 
@@ -86,6 +88,11 @@ function keepVersions(c: RawConfig): number {
   if (!Number.isInteger(n) || n < 0) throw new ConfigError("keep-versions: expected a whole number, 0 to keep every version");
   return n;
 }
+function uploadExpiryHours(c: RawConfig): number {
+  const n = Number(one(c, "upload-expiry"));
+  if (!(n > 0)) throw new ConfigError("upload-expiry: expected a number of hours above 0");
+  return n;
+}
 const instanceName = (c: RawConfig) => one(c, "instance") ?? `${hostname()}/${one(c, "listen")}`;
 
 async function blobStore(c: RawConfig, dataDir: string): Promise<OpenedStore> {
@@ -135,6 +142,7 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     recoverAtStart: !worker,
     serverId: worker?.serverId,
     keepVersions: keepVersions(c),
+    uploadExpiryHours: uploadExpiryHours(c),
     log,
   });
 }
@@ -149,7 +157,9 @@ function announce(c: RawConfig, p: Prepared, port: number, workers: number): voi
   if (one(c, "proxy-listen")) say(`Front-end listener on ${one(c, "proxy-listen")} for ${many(c, "trusted-proxy").join(", ")}`);
   if (p.devPki) {
     say(`Development PKI in ${p.devPki.dir}; try:`);
-    say(`  curl --cacert ${p.devPki.caCert} --cert ${p.devPki.adminCredential} ${url}/api/whoami`);
+    say(`  ${curlCommand(p.devPki.caCert, p.devPki.adminCredential, url)}`);
+    say(`  ${clientCommand(p.devPki.clientConfig, configuredPort(p.devPki.clientConfig) === port ? undefined : port)}`);
+    say(`  (more users: repoman-server dev-user NAME${one(c, "data-dir") === "./repoman-data" ? "" : ` --data-dir ${p.dataDir}`}${one(c, "database") ? ", with this server's --database" : ""})`);
     if (p.caDir !== p.devPki.caDir) say(`  (the development CA is not trusted while --ca-dir is ${p.caDir}: pass --ca-dir ${p.devPki.caDir})`);
   }
 }
@@ -232,20 +242,45 @@ async function serve(c: RawConfig): Promise<void> {
   });
 }
 
+// dev-user's own option, --dn DN or --dn=DN, taken out before the server's options are read.
+function takeDn(argv: string[]): { argv: string[]; dn: string | undefined } {
+  const rest: string[] = [];
+  let dn: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--dn") {
+      if (i + 1 >= argv.length) throw new ConfigError("--dn needs a value");
+      dn = argv[++i];
+    } else if (a.startsWith("--dn=")) dn = a.slice("--dn=".length);
+    else rest.push(a);
+  }
+  return { argv: rest, dn };
+}
+
 async function main(argv: string[]): Promise<number> {
   try {
-    const { config, positional, help } = loadConfig(argv, process.env);
+    const { argv: flags, dn } = takeDn(argv);
+    const { config, positional, help, version } = loadConfig(flags, process.env);
     if (help) {
       process.stdout.write(helpText() + "\n");
       return 0;
     }
+    if (version) {
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    }
     const [command = "serve", ...rest] = positional;
+    if (dn !== undefined && command !== "dev-user") throw new ConfigError("--dn is an option of dev-user (see repoman-server --help)");
+    if (command === "dev-user") {
+      process.stdout.write((await devUser(config, rest, dn)).join("\n") + "\n");
+      return 0;
+    }
     if (command !== "serve" || rest.length > 0) throw new ConfigError(`unknown command "${[command, ...rest].join(" ")}" (see repoman-server --help)`);
     await serve(config);
     return -1; // keep running
   } catch (e) {
     process.stderr.write(`repoman-server: ${e instanceof ConfigError ? e.message : (e as Error).message ?? String(e)}\n`);
-    return 2;
+    return e instanceof DevUserError ? 1 : 2;
   }
 }
 

@@ -122,6 +122,8 @@ export class RepomanApi {
   imagesSharedWithGroup = (g: string) => this.connection.json<ImageJson[]>("GET", `/api/groups/${seg(g)}/shared?detail=true&${ISO}`);
 
   image = (owner: string | undefined, name: string) => this.connection.json<ImageJson>("GET", `${imagePath(owner, name)}?${ISO}`);
+  // The image object as the server sends it by default (times as ctime strings), for describe-image.
+  imageAsServed = (owner: string, name: string) => this.connection.json<Record<string, unknown>>("GET", imagePath(owner, name));
   createImage = (form: Form) => this.connection.json<ImageJson>("POST", `/api/images?${ISO}`, form);
   modifyImage = (owner: string | undefined, name: string, form: Form) => this.connection.json<ImageJson>("POST", `${imagePath(owner, name)}?${ISO}`, form);
   // Every image of that name the caller may see, whoever owns it.

@@ -1,12 +1,14 @@
-// `repoman-server` as a user runs it: the README's first command on an empty data directory,
-// --help, configuration errors, and graceful shutdown.
+// `repoman-server` as a user runs it: the README's first command on an empty data directory and
+// the client command it prints, dev-user, --help, --version, configuration errors, and graceful
+// shutdown.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SERVER_MAIN, spawnServer } from "../support/process.js";
+import { CLIENT_MAIN } from "../support/repoman-cli.js";
 
 test("with no options it makes a development PKI and serves; the printed curl command works", async () => {
   const dir = mkdtempSync(join(tmpdir(), "repoman-cli-"));
@@ -21,6 +23,12 @@ test("with no options it makes a development PKI and serves; the printed curl co
     assert.equal(who.client_dn, "/O=Repoman Development/CN=Repoman Admin");
     assert.ok(existsSync(join(dir, "data", "repoman.db")));
     assert.ok(existsSync(join(dir, "data", "dev-pki", "repoman.conf")));
+    // The printed client command line works as it is, from any directory: the generated
+    // configuration, and -p for the port the server got (it was asked for port 0).
+    const command = (await s.waitForStderr(/^\s+(REPOMAN_CLIENT_CONFIG=.*)$/m))[1]!;
+    assert.equal(command, `REPOMAN_CLIENT_CONFIG=${join(dir, "data", "dev-pki", "repoman.conf")} node ${CLIENT_MAIN} -p ${s.port} whoami`);
+    assert.equal(execFileSync("bash", ["-c", command], { cwd: tmpdir(), env: { PATH: process.env.PATH, HOME: dir }, encoding: "utf8" }), "admin\n");
+    assert.match(s.stderr(), /\n  \(more users: repoman-server dev-user NAME --data-dir .*\/data\)\n/);
     // One JSON log line per request on stdout.
     await new Promise((r) => setTimeout(r, 100));
     const line = s.stdout().split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.path === "/api/whoami");
@@ -41,6 +49,78 @@ test("a second start reuses the development PKI and database", async () => {
       assert.equal(s.stdout().includes("created bootstrap admin"), i === 0);
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("--version prints the package's version", () => {
+  const version = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  const r = spawnSync(process.execPath, [SERVER_MAIN, "--version"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `${version}\n`);
+  assert.equal(r.stderr, "");
+});
+
+test("dev-user: a certificate from the development CA and a registered user, while the server runs; its printed commands work", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "repoman-cli-"));
+  const data = join(dir, "data");
+  const s = await spawnServer(["--data-dir", data, "--listen", "127.0.0.1:0"], { X509_CERT_DIR: "" });
+  const devUser = (...args: string[]) => spawnSync(process.execPath, [SERVER_MAIN, "dev-user", ...args], { encoding: "utf8", env: { ...process.env, X509_CERT_DIR: "" } });
+  const run = (line: string) => execFileSync("bash", ["-c", line], { cwd: tmpdir(), env: { PATH: process.env.PATH, HOME: dir }, encoding: "utf8" });
+  try {
+    const alice = devUser("alice", "--data-dir", data, "--listen", `127.0.0.1:${s.port}`);
+    assert.equal(alice.status, 0, alice.stderr);
+    const users = join(data, "dev-pki", "users");
+    assert.equal(
+      alice.stdout,
+      [
+        "Registered user 'alice' (/O=Repoman Development/CN=alice) with a certificate from the development CA.",
+        `Credential (certificate and key in one file, used like a grid proxy): ${join(users, "alice", "credential.pem")}`,
+        `Client configuration: ${join(users, "alice", "repoman.conf")}`,
+        "Try:",
+        `  REPOMAN_CLIENT_CONFIG=${join(users, "alice", "repoman.conf")} node ${CLIENT_MAIN} whoami`,
+        `  curl --cacert ${join(data, "dev-pki", "ca", "ca.pem")} --cert ${join(users, "alice", "credential.pem")} https://localhost:${s.port}/api/whoami`,
+        "",
+      ].join("\n"),
+    );
+    assert.equal((statSync(join(users, "alice", "credential.pem")).mode & 0o777).toString(8), "600");
+    const [client, curl] = alice.stdout.split("\n").slice(4, 6).map((l) => l.trim());
+    assert.equal(run(client!), "alice\n");
+    const who = JSON.parse(run(`${curl} -sS --fail-with-body`));
+    assert.equal(who.user_name, "alice");
+    assert.equal(who.client_dn, "/O=Repoman Development/CN=alice");
+    assert.deepEqual(who.groups.map((g: string) => g.split("/").pop()), ["users"]);
+
+    // --dn names the certificate's subject; the user is registered with exactly it.
+    const bob = devUser("bob", "--dn", "/C=CA/O=Grid/OU=test/CN=Bob Example", "--data-dir", data, "--listen", `127.0.0.1:${s.port}`);
+    assert.equal(bob.status, 0, bob.stderr);
+    assert.equal(JSON.parse(run(`${bob.stdout.split("\n")[5]!.trim()} -sS --fail-with-body`)).client_dn, "/C=CA/O=Grid/OU=test/CN=Bob Example");
+
+    // Refusals: a name taken, a credential issued before, a bad name or DN, and no development CA.
+    const again = devUser("alice", "--data-dir", data);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /^repoman-server: a credential for 'alice' was issued before, in .*users\/alice\n$/);
+    const admin = devUser("admin", "--data-dir", data);
+    assert.equal(admin.status, 1);
+    assert.match(admin.stderr, /^repoman-server: cannot register 'admin': user 'admin' already exists\n$/);
+    assert.equal(existsSync(join(users, "admin")), false, "the credential of a user who could not be registered is removed");
+    const badName = devUser("no/such", "--data-dir", data);
+    assert.equal(badName.status, 2);
+    assert.match(badName.stderr, /'no\/such' is not a valid user name/);
+    const badDn = devUser("carol", "--dn", "not a DN", "--data-dir", data);
+    assert.equal(badDn.status, 2);
+    assert.match(badDn.stderr, /^repoman-server: --dn: /);
+    const noCa = devUser("carol", "--data-dir", join(dir, "elsewhere"));
+    assert.equal(noCa.status, 1);
+    assert.match(noCa.stderr, /there is no development CA in .*elsewhere\/dev-pki: start repoman-server once without --host-cert/);
+    const realCerts = devUser("carol", "--data-dir", data, "--host-cert", "/etc/host.pem", "--host-key", "/etc/host.key");
+    assert.equal(realCerts.status, 1);
+    assert.match(realCerts.stderr, /configured with its own host certificate \(--host-cert\), not the development PKI: register users with `repoman create-user`/);
+    const dnElsewhere = spawnSync(process.execPath, [SERVER_MAIN, "serve", "--dn", "/CN=x"], { encoding: "utf8" });
+    assert.equal(dnElsewhere.status, 2);
+    assert.match(dnElsewhere.stderr, /--dn is an option of dev-user/);
+  } finally {
+    assert.equal(await s.stop("SIGTERM"), 0);
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -101,10 +101,10 @@ test("the server is verified: an untrusted server fails clearly; --insecure conn
 
 test("help, --help on every subcommand, version, and command-line errors", async () => {
   const general = await runRepoman(["help"]);
-  expectExit(general, 0, /^usage: repoman \[-r HOST\] \[-p PORT\] \[-P PROXYFILE\]/);
+  expectExit(general, 0, /^usage: repoman \[-h\] \[--help-all\] \[--version\] \[-r HOST\] \[-H HOST\] \[-p PORT\]\n\s+\[-P PORT\|PROXYFILE\]/);
   for (const c of COMMANDS) {
-    assert.match(general.stdout, new RegExp(`\\n  ${c.name}${c.alias ? ` \\(${c.alias}\\)` : ""}[ \\n]`), c.name);
-    const h = await runRepoman([c.alias ?? c.name, "--help"]);
+    assert.match(general.stdout, new RegExp(`\\n  ${c.name}${c.aliases ? ` \\(${c.aliases.join(", ")}\\)` : ""}[ \\n]`), c.name);
+    const h = await runRepoman([c.aliases?.at(-1) ?? c.name, "--help"]);
     expectExit(h, 0, new RegExp(`^usage: repoman ${c.name} `));
     assert.equal((await runRepoman(["help", c.name])).stdout, h.stdout);
   }
@@ -113,7 +113,7 @@ test("help, --help on every subcommand, version, and command-line errors", async
   expectExit(await runRepoman(["version"]), 0, `${JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version}\n`);
   expectExit(await runRepoman([]), 1, "", 'repoman: error: too few arguments\nuse "repoman help" for more information\n');
   expectExit(await runRepoman(["frobnicate"]), 2, "", /repoman: error: argument subcommand: invalid choice: 'frobnicate'/);
-  expectExit(await runRepoman(["ci"]), 2, "", /usage: repoman create-image .*\nrepoman create-image: error: too few arguments/);
+  expectExit(await runRepoman(["ci"]), 2, "", /^usage: repoman create-image \[-a \{true,false\}\] [^]*\n {28}image\nrepoman create-image: error: too few arguments\n$/);
   expectExit(await runRepoman(["ci", "-a", "maybe", "x"]), 2, "", /invalid choice: 'maybe' \(choose from 'true', 'false'\)/);
   expectExit(await runRepoman(["li", "--s", "--u", "x"]), 2, "", /ambiguous option: --u could match --user, --urls/);
   expectExit(await runRepoman(["li", "-s", "-U"]), 2, "", /argument -U\/--urls: not allowed with argument -s\/--short/);

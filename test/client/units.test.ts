@@ -3,13 +3,16 @@
 // generated man page and completion script, which must match the committed ones.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { COMMANDS, findCommand, optionsOf } from "../../src/cli/repoman/commands.js";
+import { COMMANDS, findCommand, GLOBAL_OPTIONS, namesOf, optionsOf } from "../../src/cli/repoman/commands.js";
+import { globalUsage, helpWidth, usage } from "../../src/cli/repoman/help.js";
+import { globalsFrom } from "../../src/cli/repoman/session.js";
 import { bashCompletion } from "../../src/cli/repoman/completion.js";
 import { manPage } from "../../src/cli/repoman/manpage.js";
-import { dump, pyRepr, table } from "../../src/cli/repoman/output.js";
+import { dump, pyPformat, pyRepr, table } from "../../src/cli/repoman/output.js";
 import { parseArgs, UsageError } from "../../src/cli/repoman/parse-args.js";
 import { mbr } from "../../src/cli/repoman/save-image/filesystem.js";
 import { excludesFor } from "../../src/cli/repoman/save-image/staging.js";
@@ -26,10 +29,18 @@ const grammar = (name: string) => {
   return { options: optionsOf(c), args: c.args, exclusive: c.exclusive };
 };
 
-test("the command table: the original's 27 subcommands and aliases, plus get-image, rollback-image and completion", () => {
-  assert.equal(COMMANDS.length, 30);
-  const aliases = COMMANDS.filter((c) => c.alias).map((c) => c.alias);
-  assert.deepEqual(aliases.sort(), ["apg", "aug", "cg", "ci", "cu", "gi", "lg", "li", "lu", "mc", "mg", "mi", "mu", "pi", "rbi", "rg", "ri", "rpg", "ru", "rug", "si", "sig", "siu", "uig", "uiu"].sort());
+test("the command table: the original's 27 subcommands and aliases, get-image, rollback-image and completion, and the first client's list, describe-image and rename", () => {
+  assert.equal(COMMANDS.length, 33);
+  const aliases = COMMANDS.flatMap((c) => c.aliases ?? []);
+  assert.deepEqual(
+    aliases.sort(),
+    ["apg", "aug", "cg", "ci", "cu", "delete", "di", "get", "gi", "lg", "li", "lu", "mc", "mg", "mi", "mu", "pi", "rbi", "rg", "ri", "rpg", "ru", "rug", "save", "si", "sig", "siu", "uig", "uiu"].sort(),
+  );
+  assert.equal(findCommand("get"), findCommand("get-image"));
+  assert.equal(findCommand("save"), findCommand("save-image"));
+  assert.equal(findCommand("delete"), findCommand("remove-image"));
+  const names = COMMANDS.flatMap(namesOf);
+  assert.equal(new Set(names).size, names.length, "no name or alias is used twice");
   for (const c of COMMANDS) {
     const longs = optionsOf(c).map((o) => o.long);
     const shorts = optionsOf(c).flatMap((o) => (o.short ? [o.short] : []));
@@ -65,7 +76,8 @@ test("argument parsing as argparse did it", () => {
 
 test("output: Python-style values, sorted right-aligned dumps, tables", () => {
   assert.equal(pyRepr({ value: null, type: "sha256" }), "{u'type': u'sha256', u'value': None}");
-  assert.equal(pyRepr({ users: ["a'b"], groups: [] }), "{u'groups': [], u'users': [u'a\\'b']}");
+  // Python 2 quotes a string holding ' and no " with double quotes.
+  assert.equal(pyRepr({ users: ["a'b", "a'\"b"], groups: [] }), "{u'groups': [], u'users': [u\"a'b\", u'a\\'\"b']}");
   assert.equal(dump({ b: true, aa: ["x", "y"], c: null, ignored: 1 }, ["c", "aa", "b"]), "aa : x, y\n b : True\n c : None\n\n");
   assert.equal(table(["Name", "Size"], [["a", "1"], ["long name", "1234"]], [1]), "Name      Size\n--------------\na            1\nlong name 1234\n");
 });
@@ -155,12 +167,123 @@ test("save-image pieces: the partition table, excludes of its own files, mounts 
   assert.throws(() => new Tools("/nonexistent", false).require("mke2fs", "to build the filesystem"), /save-image needs mke2fs to build the filesystem, and it is not in \/nonexistent/);
 });
 
+test("Python 2 reprs of decoded JSON: unicode escapes, quotes, numbers, code-point key order", () => {
+  assert.equal(pyRepr("tab\there\nnl\r\x01\x7f\u00e9\u4e2d\u{1F600}\\"), "u'tab\\there\\nnl\\r\\x01\\x7f\\xe9\\u4e2d\\U0001f600\\\\'");
+  assert.equal(pyRepr('say "hi"'), `u'say "hi"'`);
+  assert.equal(pyRepr([0, -3, 10737418240, 0.5, 0.1, 1e-7, 123456789.125, -2.5e20, 0.0001]), "[0, -3, 10737418240, 0.5, 0.1, 1e-07, 123456789.125, -250000000000000000000, 0.0001]");
+  assert.equal(pyRepr([1.5e300, 1e21, 2.5e-300, 1234567890123456.7]), "[1.5e+300, 1e+21, 2.5e-300, 1234567890123456.8]");
+  assert.equal(pyRepr({ "\u{1F600}": 1, "\uffff": 2, Z: 3, a: 4, "\u00e9": 5 }), "{u'Z': 3, u'a': 4, u'\\xe9': 5, u'\\uffff': 2, u'\\U0001f600': 1}");
+});
+
+// What Python 2.7's pprint.pprint(json.loads(...)) printed, checked against a port of 2.7's
+// PrettyPrinter._format running on CPython's unicode_escape codec.
+test("describe-image's format: Python 2.7's pprint of decoded JSON, 80 columns", () => {
+  assert.equal(pyPformat({}), "{}");
+  assert.equal(pyPformat([]), "[]");
+  assert.equal(pyPformat({ b: [1, 2], a: "x" }), "{u'a': u'x', u'b': [1, 2]}");
+  const image = {
+    name: "vm019.sao.nrc.ca",
+    owner_user_name: "impey",
+    checksum: { type: "sha256", value: "ab".repeat(32) },
+    description: "Dave's \"golden\" image \u2014 HEPiX demo",
+    expires: null,
+    read_only: false,
+    size: 10737418240,
+    shared_with: { groups: [], users: ["https://localhost:8443/api/users/bob"] },
+    files: { xen: { size: 1, version: 3, checksum: { type: "sha256", value: "cd".repeat(32) } } },
+  };
+  assert.equal(
+    pyPformat(image),
+    [
+      "{u'checksum': {u'type': u'sha256',",
+      `               u'value': u'${"ab".repeat(32)}'},`,
+      " u'description': u'Dave\\'s \"golden\" image \\u2014 HEPiX demo',",
+      " u'expires': None,",
+      " u'files': {u'xen': {u'checksum': {u'type': u'sha256',",
+      `                                   u'value': u'${"cd".repeat(32)}'},`,
+      "                     u'size': 1,",
+      "                     u'version': 3}},",
+      " u'name': u'vm019.sao.nrc.ca',",
+      " u'owner_user_name': u'impey',",
+      " u'read_only': False,",
+      " u'shared_with': {u'groups': [],",
+      "                  u'users': [u'https://localhost:8443/api/users/bob']},",
+      " u'size': 10737418240}",
+    ].join("\n"),
+  );
+  // A list that does not fit puts one item per line; one that fits stays on its line.
+  assert.equal(
+    pyPformat({ k: ["x".repeat(35), "y".repeat(35)], short: [1, 2, 3] }),
+    `{u'k': [u'${"x".repeat(35)}',\n        u'${"y".repeat(35)}'],\n u'short': [1, 2, 3]}`,
+  );
+  // The room left is counted exactly: 79 columns of repr fit, 80 do not (2.7's "width - 1").
+  const fits = { a: "x".repeat(79 - "{u'a': u''}".length) };
+  assert.equal(pyPformat(fits), pyRepr(fits));
+  assert.equal(pyPformat({ a: "x".repeat(80 - "{u'a': u''}".length), b: 1 }).split("\n").length, 2);
+});
+
+// Python's argparse, run here: the usage lines of every subcommand and of repoman itself, at a few
+// terminal widths, must be what argparse prints for the same options and arguments.
+test("usage lines wrap as Python's argparse wraps them, at $COLUMNS minus 2", () => {
+  const widths = [200, 80, 67, 50, 40, 24];
+  const script = [
+    "import argparse, json, os, sys",
+    "out = []",
+    "for case in json.load(sys.stdin):",
+    "    p = argparse.ArgumentParser(prog=case['prog'], add_help=False)",
+    "    for o in case['options']:",
+    "        flags = (['-' + o['short']] if o.get('short') else []) + ([] if o.get('shortOnly') else ['--' + o['long']])",
+    "        if o.get('metavar'): p.add_argument(*flags, metavar=o['metavar'], dest=o['long'])",
+    "        else: p.add_argument(*flags, action='store_true', dest=o['long'])",
+    "    for a in case['positionals']:",
+    "        if a['arity'] == 'one': p.add_argument(a['name'])",
+    "        else: p.add_argument(a['name'], nargs={'optional': '?', 'many': '+'}[a['arity']])",
+    "    for w in case['widths']:",
+    "        os.environ['COLUMNS'] = str(w)",
+    "        out.append(p.format_usage())",
+    "print(json.dumps(out))",
+  ].join("\n");
+  const cases = [
+    { prog: "repoman", options: GLOBAL_OPTIONS.filter((o) => !o.hidden), positionals: [{ name: "<subcommand>", arity: "one" }, { name: "args", arity: "optional" }], widths },
+    ...COMMANDS.map((c) => ({ prog: `repoman ${c.name}`, options: optionsOf(c), positionals: c.args, widths })),
+  ];
+  const argparse = JSON.parse(execFileSync("python3", ["-c", script], { input: JSON.stringify(cases), encoding: "utf8" })) as string[];
+  let k = 0;
+  for (const [i, c] of cases.entries()) {
+    for (const columns of widths) {
+      const width = helpWidth({ COLUMNS: String(columns) });
+      assert.equal(`${i === 0 ? globalUsage(width) : usage(COMMANDS[i - 1]!, width)}\n`, argparse[k++], `${c.prog}, COLUMNS=${columns}`);
+    }
+  }
+  assert.equal(k, cases.length * widths.length);
+  // Both shapes of argparse's wrapping appear above: under the first option, and under PROG.
+  assert.match(usage(findCommand("create-image")!, 48), /^usage: repoman create-image \[-a \{true,false\}\]\n {28}\[-d DESCRIPTION\]/);
+  assert.match(usage(findCommand("remove-permissions-from-group")!, 28), /^usage: repoman remove-permissions-from-group\n {7}\[--help\]\n {7}group permissions$/);
+  assert.equal(helpWidth({}), 78);
+  assert.equal(helpWidth({ COLUMNS: "x" }), 78);
+  assert.equal(helpWidth({ COLUMNS: "0" }), 78);
+  assert.equal(helpWidth({ COLUMNS: "120" }), 118);
+});
+
+test("global options: -H is -r, -P is a port when it is digits and a proxy file otherwise", () => {
+  const top = (argv: string[]) => globalsFrom(parseArgs({ options: GLOBAL_OPTIONS, args: [] }, argv, true).options);
+  assert.deepEqual(top(["-H", "repo.example.org", "-P", "8443", "--proxy", "/tmp/p"]), { repository: "repo.example.org", port: 8443, proxy: "/tmp/p", insecure: false, debug: false });
+  assert.deepEqual(top(["-r", "h:1", "-P", "/tmp/x509up_u0", "-p", "9"]), { repository: "h:1", port: 9, proxy: "/tmp/x509up_u0", insecure: false, debug: false });
+  assert.deepEqual(top(["-P", "./8443"]), { repository: undefined, port: undefined, proxy: "./8443", insecure: false, debug: false });
+  assert.throws(() => top(["-r", "a", "--host", "b"]), /argument -H\/--host: not allowed with argument -r\/--repository/);
+  assert.throws(() => top(["-P", "1", "-p", "2"]), /argument -P: not allowed with argument -p\/--port/);
+  assert.throws(() => top(["-P", "f", "--proxy", "g"]), /argument -P: not allowed with argument --proxy/);
+  assert.throws(() => top(["-P", "70000"]), /argument -P: not a port number: 70000/);
+  assert.throws(() => top(["--port_or_proxy", "1"]), /unrecognized arguments: --port_or_proxy/);
+  assert.equal(parseArgs({ options: GLOBAL_OPTIONS, args: [] }, ["-h", "x"], true).options.help, true);
+});
+
 test("docs/repoman.1 and docs/repoman.bash-completion are generated from the command table and current", () => {
   const hint = "run `npm run build && node scripts/write-client-docs.mjs`";
   assert.equal(readFileSync(new URL("../../../docs/repoman.1", import.meta.url), "utf8"), manPage(), hint);
   assert.equal(readFileSync(new URL("../../../docs/repoman.bash-completion", import.meta.url), "utf8"), bashCompletion(), hint);
   for (const c of COMMANDS) {
     assert.match(manPage(), new RegExp(`\\.SS "${c.name.replace(/-/g, "\\\\-")}`), c.name);
-    assert.match(bashCompletion(), new RegExp(`\\n    ${c.name}${c.alias ? `\\|${c.alias}` : ""}\\)\\n`), c.name);
+    assert.match(bashCompletion(), new RegExp(`\\n    ${namesOf(c).join("\\|")}\\)\\n`), c.name);
   }
 });

@@ -178,7 +178,7 @@ test("modify-image -h that drops a hypervisor with a file says what goes and ask
     "WARNING: Removing image dual.img deletes it and its files from the repository.  This cannot be undone.\n" +
       "  It is public: anyone may be downloading it.\n" +
       "  It is shared with users bob.\n" +
-      "  Its files (1 version, 10 bytes) are deleted with it.\n" +
+      "  Its files (1 version, 10 B) are deleted with it.\n" +
       "Confirm deletion [yes]/[n]o: \nAborting image deletion\n",
   );
 });

@@ -1,6 +1,8 @@
 // Every `repoman` subcommand in one table: argument parsing, `help`, the bash completion and the
 // man page are all made from it. Names, aliases and options are the original client's (reference
-// §5.4); additions are marked "new" in their help.
+// §5.4); additions are marked "new" in their help. The first client's dialect, shown on the slides
+// that introduced Repoman (list, describe-image, rename; get, save and delete; -H, -P PORT,
+// --proxy, --version, --help-all), is here too: its commands are marked "the first client's".
 import { HYPERVISORS, OS_ARCHES } from "../../catalog/names.js";
 
 // What the shell may offer when completing a value.
@@ -9,6 +11,8 @@ export type Completion = "file" | "directory" | "hypervisor" | "permission" | "c
 export interface OptionDef {
   short?: string; // one letter
   long: string; // without the dashes; also the key in ParsedArgs.options
+  shortOnly?: boolean; // no --long form: `long` is only the key the value is parsed under
+  hidden?: boolean; // left out of usage lines, help and completion (documented in the man page)
   help: string;
   metavar?: string; // absent: a flag
   choices?: readonly string[];
@@ -27,7 +31,7 @@ export type Section = "Miscellaneous" | "Images" | "Users" | "Groups";
 
 export interface CommandDef {
   name: string;
-  alias?: string;
+  aliases?: string[]; // the original's short alias first, then the first client's name if it differs
   section: Section;
   summary: string;
   description?: string;
@@ -56,12 +60,27 @@ export const PERMISSIONS = [
   "image_delete_group",
 ] as const;
 
+// Before the subcommand. -h is help only here: after a subcommand it is --hypervisor, as in the
+// original. -P took a port in the first client and a proxy file in the 2013 one: a value of
+// digits only is a port (session.ts, globalsFrom).
 export const GLOBAL_OPTIONS: OptionDef[] = [
+  { short: "h", long: "help", help: "Show this help and exit. Only before a subcommand: after one, -h is --hypervisor." },
+  { long: "help-all", help: "Show this help and the help of every subcommand, one after the other." },
+  { long: "version", help: "Print the client's version and exit." },
   { short: "r", long: "repository", metavar: "HOST", help: "Repoman server to use, as HOST or HOST:PORT; overrides [Repository] repository, and no configuration file is needed." },
+  { short: "H", long: "host", metavar: "HOST", help: "The same as -r/--repository (the first client's name for it)." },
   { short: "p", long: "port", metavar: "PORT", integer: true, help: "HTTPS port of the server; overrides [Repository] port (default 443)." },
-  { short: "P", long: "proxy", metavar: "PROXYFILE", complete: "file", help: "Grid proxy to log in with (certificate and key in one file); overrides [User] proxy_cert and $X509_USER_PROXY." },
+  {
+    short: "P",
+    long: "port_or_proxy",
+    shortOnly: true,
+    metavar: "PORT|PROXYFILE",
+    complete: "file",
+    help: "Digits only: the HTTPS port, as -p (the first client's -P PORT). Anything else: a grid proxy file, as --proxy (the 2013 client's -P PROXYFILE).",
+  },
+  { long: "proxy", metavar: "PROXYFILE", complete: "file", help: "Grid proxy to log in with (certificate and key in one file); overrides [User] proxy_cert and $X509_USER_PROXY." },
   { long: "insecure", help: "Do not verify the server's certificate (new; not recommended)." },
-  { long: "debug", help: "Print what the client does, to standard error." },
+  { long: "debug", hidden: true, help: "Print what the client does, to standard error." },
 ];
 
 const owner = (what: string): OptionDef => ({ short: "o", long: "owner", metavar: "USER", help: `The user who owns the image, for ${what} of images owned by someone else.` });
@@ -87,7 +106,7 @@ const group: ArgDef = { name: "group", help: "The group name.", arity: "one" };
 
 const shareCommand = (name: string, alias: string, on: boolean, kind: "user" | "group"): CommandDef => ({
   name,
-  alias,
+  aliases: [alias],
   section: "Images",
   summary: `${on ? "Share" : "Stop sharing"} an image with ${kind}s.`,
   args: [image, { name: `${kind}s`, help: `Comma-separated list of ${kind} names.`, arity: "one" }],
@@ -101,7 +120,7 @@ export const COMMANDS: CommandDef[] = [
   { name: "about", section: "Miscellaneous", summary: "Show the client's configuration: server, credential, snapshot settings and logging.", args: [], options: [] },
   {
     name: "make-config",
-    alias: "mc",
+    aliases: ["mc"],
     section: "Miscellaneous",
     summary: "Write a configuration file template to ~/.repoman/repoman.conf.",
     description: "Every key is commented out at its default. An existing file is kept as repoman.conf.bak.",
@@ -118,7 +137,7 @@ export const COMMANDS: CommandDef[] = [
 
   {
     name: "create-image",
-    alias: "ci",
+    aliases: ["ci"],
     section: "Images",
     summary: "Create a new image slot on the server (its files are uploaded with put-image).",
     args: [image],
@@ -137,7 +156,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "modify-image",
-    alias: "mi",
+    aliases: ["mi"],
     section: "Images",
     summary: "Change an image's metadata, name or owner.",
     args: [image],
@@ -158,8 +177,19 @@ export const COMMANDS: CommandDef[] = [
     ],
   },
   {
+    name: "rename",
+    section: "Images",
+    summary: "Rename an image (the first client's command): the same as modify-image -n NEW OLD.",
+    description: "Renaming never touches the image's files, versions or sharing; a read-only image cannot be renamed.",
+    args: [
+      { name: "old", help: "The image's name.", arity: "one" },
+      { name: "new", help: "Its new name.", arity: "one" },
+    ],
+    options: [owner("renaming")],
+  },
+  {
     name: "list-images",
-    alias: "li",
+    aliases: ["li"],
     section: "Images",
     summary: "List your images, or describe one.",
     description: "Without arguments: your images. With an image name: all its metadata, or with --versions the versions kept of its files. An image shared with you is found without -o when you can see only one image of that name.",
@@ -180,20 +210,46 @@ export const COMMANDS: CommandDef[] = [
     json: true,
   },
   {
+    name: "list",
+    section: "Images",
+    summary: "List the images you can see, one owner/name per line (the first client's command).",
+    description: "Your own images and those shared with you, directly or through one of your groups, sorted by name: the same as list-images -a -s. Public images of others are not listed; list-images -o USER lists a user's images.",
+    args: [],
+    options: [],
+  },
+  {
+    name: "describe-image",
+    aliases: ["di"],
+    section: "Images",
+    summary: "Print an image's metadata as a Python dictionary (the first client's command).",
+    description:
+      "The server's JSON of the image, printed exactly as the first client printed it with Python 2's pprint: keys sorted, one per line when the whole does not fit in 80 columns, strings as u'...', None, True and False, times as the server's ctime strings. list-images IMAGE shows the same metadata as a key : value table. An image shared with you is found without -o when you can see only one image of that name.",
+    args: [{ name: "image", help: "The name of the image.", arity: "one" }],
+    options: [owner("describing")],
+  },
+  {
     name: "put-image",
-    alias: "pi",
+    aliases: ["pi"],
     section: "Images",
     summary: "Upload an image file into an image slot.",
-    description: "The upload streams, shows progress on a terminal, and is checked against the server's SHA-256 of what it stored.",
+    description:
+      "The file goes in chunks, each checked by the server's SHA-256, with progress on a terminal; a chunk lost with the connection is sent again, and if the command is killed, running it again continues where the server has bytes. The whole file is checked against the server's SHA-256 of what it stored, and becomes the image's next version.",
     args: [
       { name: "file", help: "The local image file.", arity: "one", complete: "file" },
       image,
     ],
-    options: [comment, force("uploading a new version over the image's existing file"), hypervisorOf("Hypervisor of this file; needed when the image has several."), owner("uploads")],
+    options: [
+      comment,
+      force("uploading a new version over the image's existing file"),
+      hypervisorOf("Hypervisor of this file; needed when the image has several."),
+      owner("uploads"),
+      { long: "chunk_size", metavar: "MB", integer: true, help: "Send the file in chunks of this many MB (default 32); a lost connection costs at most one chunk (new)." },
+      { long: "restart", help: "Start the upload over instead of continuing an interrupted one of this file (new)." },
+    ],
   },
   {
     name: "get-image",
-    alias: "gi",
+    aliases: ["gi", "get"],
     section: "Images",
     summary: "Download an image file (new).",
     description:
@@ -209,7 +265,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "rollback-image",
-    alias: "rbi",
+    aliases: ["rbi"],
     section: "Images",
     summary: "Make an older version of an image's file current again (new).",
     description: "The older version becomes the newest, as a new entry in the history: nothing is copied, and nothing is lost. list-images IMAGE --versions shows the history.",
@@ -223,7 +279,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "remove-image",
-    alias: "ri",
+    aliases: ["ri", "delete"],
     section: "Images",
     summary: "Delete an image, its files and all their versions.",
     description: "Before asking, it says whether the image is public, whom it is shared with, and how many versions go with it. A read-only image cannot be deleted.",
@@ -232,7 +288,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "save-image",
-    alias: "si",
+    aliases: ["si", "save"],
     section: "Images",
     summary: "Snapshot this system (or a directory) into an image and upload it.",
     description:
@@ -262,7 +318,7 @@ export const COMMANDS: CommandDef[] = [
 
   {
     name: "create-user",
-    alias: "cu",
+    aliases: ["cu"],
     section: "Users",
     summary: "Register a new user.",
     args: [user, { name: "client_dn", help: "The DN of the user's certificate, e.g. '/C=CA/O=Grid/CN=Jane Doe'.", arity: "one" }],
@@ -273,7 +329,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "list-users",
-    alias: "lu",
+    aliases: ["lu"],
     section: "Users",
     summary: "List users, or describe one.",
     args: [{ name: "user", help: "Describe this user.", arity: "optional" }],
@@ -286,7 +342,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "modify-user",
-    alias: "mu",
+    aliases: ["mu"],
     section: "Users",
     summary: "Change a user's certificate DN, email or full name.",
     args: [user],
@@ -299,7 +355,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "remove-user",
-    alias: "ru",
+    aliases: ["ru"],
     section: "Users",
     summary: "Delete a user and all their images.",
     args: [user],
@@ -308,7 +364,7 @@ export const COMMANDS: CommandDef[] = [
 
   {
     name: "create-group",
-    alias: "cg",
+    aliases: ["cg"],
     section: "Groups",
     summary: "Create a group, with permissions and members.",
     args: [group],
@@ -319,7 +375,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "list-groups",
-    alias: "lg",
+    aliases: ["lg"],
     section: "Groups",
     summary: "List your groups, or describe one.",
     args: [{ name: "group", help: "Describe this group.", arity: "optional" }],
@@ -333,7 +389,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "modify-group",
-    alias: "mg",
+    aliases: ["mg"],
     section: "Groups",
     summary: "Rename a group, or set its permissions or members.",
     description: "-p and -u replace the group's permissions or members with exactly the given lists.",
@@ -346,7 +402,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "remove-group",
-    alias: "rg",
+    aliases: ["rg"],
     section: "Groups",
     summary: "Delete a group.",
     args: [group],
@@ -354,7 +410,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "add-users-to-group",
-    alias: "aug",
+    aliases: ["aug"],
     section: "Groups",
     summary: "Add users to a group.",
     args: [group, { name: "users", help: "User names, separated by spaces.", arity: "many" }],
@@ -362,7 +418,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "remove-users-from-group",
-    alias: "rug",
+    aliases: ["rug"],
     section: "Groups",
     summary: "Remove users from a group.",
     args: [group, { name: "users", help: "User names, separated by spaces.", arity: "many" }],
@@ -370,7 +426,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "add-permissions-to-group",
-    alias: "apg",
+    aliases: ["apg"],
     section: "Groups",
     summary: "Grant permissions to a group.",
     args: [group, { name: "permissions", help: "Comma-separated permissions.", arity: "one", complete: "permission" }],
@@ -378,7 +434,7 @@ export const COMMANDS: CommandDef[] = [
   },
   {
     name: "remove-permissions-from-group",
-    alias: "rpg",
+    aliases: ["rpg"],
     section: "Groups",
     summary: "Revoke permissions from a group.",
     args: [group, { name: "permissions", help: "Comma-separated permissions.", arity: "one", complete: "permission" }],
@@ -386,7 +442,10 @@ export const COMMANDS: CommandDef[] = [
   },
 ];
 
-export const findCommand = (name: string): CommandDef | undefined => COMMANDS.find((c) => c.name === name || c.alias === name);
+export const findCommand = (name: string): CommandDef | undefined => COMMANDS.find((c) => c.name === name || !!c.aliases?.includes(name));
+
+// The name and every alias of a command.
+export const namesOf = (c: CommandDef): string[] => [c.name, ...(c.aliases ?? [])];
 
 // Every subcommand takes --help; list and describe commands take --json.
 export function optionsOf(c: CommandDef): OptionDef[] {

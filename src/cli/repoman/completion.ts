@@ -1,11 +1,12 @@
 // The bash completion script, generated from the command table (`repoman completion`, and
 // docs/repoman.bash-completion).
 import { HYPERVISORS } from "../../catalog/names.js";
-import { COMMANDS, GLOBAL_OPTIONS, optionsOf, PERMISSIONS, type Completion, type OptionDef } from "./commands.js";
+import { COMMANDS, GLOBAL_OPTIONS, namesOf, optionsOf, PERMISSIONS, type Completion, type OptionDef } from "./commands.js";
 
 const words = (list: readonly string[]) => list.join(" ");
-const optionWords = (options: OptionDef[]) => words(options.flatMap((o) => (o.short ? [`-${o.short}`, `--${o.long}`] : [`--${o.long}`])));
-const optionPattern = (o: OptionDef) => (o.short ? `-${o.short}|--${o.long}` : `--${o.long}`);
+const spellings = (o: OptionDef) => [...(o.short ? [`-${o.short}`] : []), ...(o.shortOnly ? [] : [`--${o.long}`])];
+const optionWords = (options: OptionDef[]) => words(options.filter((o) => !o.hidden).flatMap(spellings));
+const optionPattern = (o: OptionDef) => spellings(o).join("|");
 
 // Comma-separated lists complete their last item, keeping the ones before it.
 const commaList = (list: readonly string[]) => `COMPREPLY=($(compgen -P "\${cur%"\${cur##*,}"}" -W "${words(list)}" -- "\${cur##*,}"))`;
@@ -28,7 +29,7 @@ function offer(kind: Completion | undefined, choices?: readonly string[]): strin
 }
 
 export function bashCompletion(): string {
-  const names = COMMANDS.flatMap((c) => (c.alias ? [c.name, c.alias] : [c.name]));
+  const names = COMMANDS.flatMap(namesOf);
   const globalValues = GLOBAL_OPTIONS.filter((o) => o.metavar);
   const lines = [
     "# bash completion for repoman, generated from its command table: do not edit.",
@@ -47,7 +48,7 @@ export function bashCompletion(): string {
     '    case "$prev" in',
     ...globalValues.map((o) => `      ${optionPattern(o)}) ${offer(o.complete) || ":"}; return ;;`),
     "    esac",
-    `    if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "${optionWords(GLOBAL_OPTIONS.filter((o) => o.long !== "debug"))} --help" -- "$cur"))`,
+    `    if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "${optionWords(GLOBAL_OPTIONS)}" -- "$cur"))`,
     `    else COMPREPLY=($(compgen -W "${words(names)}" -- "$cur")); fi`,
     "    return",
     "  fi",
@@ -55,7 +56,7 @@ export function bashCompletion(): string {
   ];
   for (const c of COMMANDS) {
     const options = optionsOf(c);
-    lines.push(`    ${c.alias ? `${c.name}|${c.alias}` : c.name})`);
+    lines.push(`    ${namesOf(c).join("|")})`);
     const valued = options.filter((o) => o.metavar);
     if (valued.length) {
       lines.push('      case "$prev" in');

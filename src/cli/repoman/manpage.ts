@@ -1,7 +1,7 @@
 // The repoman(1) man page, generated from the command table and the configuration keys
 // (docs/repoman.1, written by scripts/write-client-docs.mjs).
 import { CONFIG_KEYS, type Environment } from "../../client/config.js";
-import { COMMANDS, GLOBAL_OPTIONS, optionsOf, type OptionDef } from "./commands.js";
+import { COMMANDS, GLOBAL_OPTIONS, namesOf, optionsOf, type OptionDef } from "./commands.js";
 import { argSynopsis, SECTIONS } from "./help.js";
 
 // roff: backslashes and hyphens escaped, no line may start with a control character.
@@ -9,7 +9,7 @@ const esc = (s: string) => s.replace(/\\/g, "\\e").replace(/-/g, "\\-").replace(
 const bold = (s: string) => `\\fB${esc(s)}\\fR`;
 const italic = (s: string) => `\\fI${esc(s)}\\fR`;
 
-const optionTerm = (o: OptionDef) => [o.short ? `${bold(`-${o.short}`)}` : "", bold(`--${o.long}`)].filter(Boolean).join(", ") + (o.metavar ? ` ${italic(o.metavar)}` : "");
+const optionTerm = (o: OptionDef) => [o.short ? `${bold(`-${o.short}`)}` : "", o.shortOnly ? "" : bold(`--${o.long}`)].filter(Boolean).join(", ") + (o.metavar ? ` ${italic(o.metavar)}` : "");
 const optionSynopsis = (o: OptionDef) => `[${bold(o.short ? `-${o.short}` : `--${o.long}`)}${o.metavar ? ` ${italic(o.metavar)}` : ""}]`;
 
 // Defaults that depend on who runs the command are shown as the documentation of them.
@@ -21,18 +21,19 @@ export function manPage(): string {
     ".SH NAME",
     "repoman \\- command\\-line client of the Repoman virtual\\-machine image repository",
     ".SH SYNOPSIS",
-    `${bold("repoman")} ${GLOBAL_OPTIONS.filter((o) => o.long !== "debug").map(optionSynopsis).join(" ")} ${italic("subcommand")} [${italic("args")}]`,
+    `${bold("repoman")} ${GLOBAL_OPTIONS.filter((o) => !o.hidden).map(optionSynopsis).join(" ")} ${italic("subcommand")} [${italic("args")}]`,
     ".SH DESCRIPTION",
     "Manages virtual\\-machine images, users and groups on a Repoman server over HTTPS, logging in with a grid proxy or an X.509 certificate.",
     "Global options come before the subcommand.",
     "Every subcommand takes \\fB\\-\\-help\\fR; long options may be abbreviated to any unique prefix.",
+    "The first Repoman client's dialect works too: \\fBlist\\fR, \\fBdescribe\\-image\\fR and \\fBrename\\fR, \\fBget\\fR, \\fBsave\\fR and \\fBdelete\\fR (aliases of get\\-image, save\\-image and remove\\-image), and the global options \\fB\\-H\\fR, \\fB\\-P\\fR \\fIPORT\\fR, \\fB\\-\\-proxy\\fR, \\fB\\-\\-version\\fR and \\fB\\-\\-help\\-all\\fR.",
     ".SH GLOBAL OPTIONS",
   ];
   for (const o of GLOBAL_OPTIONS) out.push(".TP", optionTerm(o), esc(o.help));
   for (const section of SECTIONS) {
     out.push(`.SH ${section.toUpperCase()} SUBCOMMANDS`);
     for (const c of COMMANDS.filter((x) => x.section === section)) {
-      out.push(`.SS "${esc(c.name)}${c.alias ? `, ${esc(c.alias)}` : ""}"`);
+      out.push(`.SS "${namesOf(c).map(esc).join(", ")}"`);
       out.push(`${bold("repoman")} ${bold(c.name)} ${optionsOf(c).map(optionSynopsis).join(" ")} ${c.args.map((a) => italic(argSynopsis(a))).join(" ")}`.trimEnd());
       out.push(".PP", esc(c.summary));
       if (c.description) out.push(".PP", esc(c.description));
@@ -44,7 +45,7 @@ export function manPage(): string {
   }
   out.push(
     ".SH CREDENTIALS",
-    "The proxy named by \\fB\\-P\\fR, else \\fBproxy_cert\\fR from the configuration, else \\fB$X509_USER_PROXY\\fR, else \\fI/tmp/x509up_u<uid>\\fR;",
+    "The proxy named by \\fB\\-\\-proxy\\fR (or \\fB\\-P\\fR with a value that is not only digits), else \\fBproxy_cert\\fR from the configuration, else \\fB$X509_USER_PROXY\\fR, else \\fI/tmp/x509up_u<uid>\\fR;",
     "without a proxy, \\fI~/.globus/usercert.pem\\fR and \\fIuserkey.pem\\fR (or \\fB$X509_USER_CERT\\fR and \\fB$X509_USER_KEY\\fR), asking for the passphrase of an encrypted key.",
     "The server's certificate is checked against \\fB$X509_CERT_DIR\\fR, else \\fI/etc/grid\\-security/certificates\\fR, else \\fBca_dir\\fR and \\fBca_file\\fR, else the system's certificate authorities.",
     ".SH CONFIGURATION",
@@ -67,6 +68,8 @@ export function manPage(): string {
     "repoman put\\-image \\-h kvm sl6\\-kvm.img sl6.img",
     "repoman get\\-image \\-o jdoe \\-p /var/lib/images/sl6.img sl6.img",
     "sudo repoman save\\-image \\-\\-gzip \\-d 'my worker node' worker.img",
+    "repoman \\-H repo.example.org \\-P 8443 list",
+    "repoman describe\\-image sl6.img",
     ".fi",
     ".SH SEE ALSO",
     "\\fBgrid\\-proxy\\-init\\fR(1), \\fBvoms\\-proxy\\-init\\fR(1), \\fBrepoman\\-server\\fR(8)",

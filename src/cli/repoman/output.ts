@@ -32,19 +32,97 @@ export const IMAGE_KEYS = [
   "shared_with",
 ] as const;
 
+// Python 2 on a UCS-4 build (Linux), for values json.loads() made: unicode strings, ints, floats,
+// None, True, False, lists and dicts. Dict keys sort by code point, as unicode strings compare.
+const byCodePoint = (a: string, b: string) => {
+  const x = [...a];
+  const y = [...b];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
+};
+const sortedKeys = (o: object) => Object.keys(o).sort(byCodePoint);
+const isDict = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const hex = (n: number, digits: number) => n.toString(16).padStart(digits, "0");
+
+// repr() of a unicode string: u'...', or u"..." when it holds a ' and no "; backslash escapes for
+// the quote, \\, \t, \n, \r, other control and non-ASCII characters (\xNN, \uNNNN, \UNNNNNNNN).
+export function pyUnicodeRepr(s: string): string {
+  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
+  let out = `u${quote}`;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === quote || ch === "\\") out += `\\${ch}`;
+    else if (c >= 0x10000) out += `\\U${hex(c, 8)}`;
+    else if (c >= 0x100) out += `\\u${hex(c, 4)}`;
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (c < 0x20 || c >= 0x7f) out += `\\x${hex(c, 2)}`;
+    else out += ch;
+  }
+  return out + quote;
+}
+
+// repr() of a number as json.loads() reads what the server (JSON.stringify) wrote: whole numbers
+// below 1e21 are written as digits, so Python read an int (sizes, versions); the rest are floats,
+// printed as Python's shortest repr.
+export function pyNumberRepr(n: number): string {
+  if (Number.isNaN(n)) return "nan";
+  if (!Number.isFinite(n)) return n > 0 ? "inf" : "-inf";
+  if (Number.isInteger(n) && Math.abs(n) < 1e21) return BigInt(n).toString();
+  const [mantissa, e] = n.toExponential().split("e") as [string, string];
+  const exp = Number(e);
+  const digits = mantissa.replace(/[-.]/g, "");
+  const sign = n < 0 ? "-" : "";
+  if (exp < -4 || exp >= 16) return `${sign}${digits[0]}${digits.length > 1 ? `.${digits.slice(1)}` : ""}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  if (exp < 0) return `${sign}0.${"0".repeat(-exp - 1)}${digits}`;
+  return `${sign}${digits.slice(0, exp + 1).padEnd(exp + 1, "0")}.${digits.slice(exp + 1) || "0"}`;
+}
+
 // Python 2's repr() of decoded JSON: what the original printed for nested values.
 export function pyRepr(v: unknown): string {
   if (v === null || v === undefined) return "None";
   if (v === true) return "True";
   if (v === false) return "False";
-  if (typeof v === "number") return String(v);
-  if (typeof v === "string") return `u'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`;
+  if (typeof v === "number") return pyNumberRepr(v);
+  if (typeof v === "string") return pyUnicodeRepr(v);
   if (Array.isArray(v)) return `[${v.map(pyRepr).join(", ")}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o)
-    .sort()
-    .map((k) => `u'${k}': ${pyRepr(o[k])}`)
+  return `{${sortedKeys(o)
+    .map((k) => `${pyUnicodeRepr(k)}: ${pyRepr(o[k])}`)
     .join(", ")}}`;
+}
+
+// Python 2.7's pprint.pformat() (width 80, indent 1) of decoded JSON, without the newline
+// pprint.pprint() adds: a dict or list whose repr does not fit in the room left on its line puts
+// each item on a line of its own, indented under the first; anything else is its repr.
+export function pyPformat(value: unknown, width = 80): string {
+  const out: string[] = [];
+  const format = (v: unknown, indent: number, allowance: number): void => {
+    const rep = pyRepr(v);
+    const separateLines = rep.length > width - 1 - indent - allowance;
+    if (isDict(v)) {
+      out.push("{");
+      sortedKeys(v).forEach((k, i) => {
+        const key = pyUnicodeRepr(k);
+        out.push(i === 0 ? `${key}: ` : separateLines ? `,\n${" ".repeat(indent + 1)}${key}: ` : `, ${key}: `);
+        format(v[k], indent + 1 + key.length + 2, allowance + 1);
+      });
+      out.push("}");
+    } else if (Array.isArray(v)) {
+      out.push("[");
+      v.forEach((item, i) => {
+        if (i > 0) out.push(separateLines ? `,\n${" ".repeat(indent + 1)}` : ", ");
+        format(item, indent + 1, allowance + 1);
+      });
+      out.push("]");
+    } else out.push(rep);
+  };
+  format(value, 0, 0);
+  return out.join("");
 }
 
 // Python 2's str() of a top-level value; lists were joined with ", ".

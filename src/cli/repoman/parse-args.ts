@@ -21,9 +21,10 @@ export interface Grammar {
   exclusive?: string[][];
 }
 
-export const optionLabel = (o: OptionDef) => (o.short ? `-${o.short}/--${o.long}` : `--${o.long}`);
+export const optionLabel = (o: OptionDef) => (o.shortOnly ? `-${o.short}` : o.short ? `-${o.short}/--${o.long}` : `--${o.long}`);
 
-function findLong(options: OptionDef[], name: string): OptionDef {
+function findLong(all: OptionDef[], name: string): OptionDef {
+  const options = all.filter((o) => !o.shortOnly);
   const exact = options.find((o) => o.long === name);
   if (exact) return exact;
   const candidates = options.filter((o) => o.long.startsWith(name));

@@ -1,9 +1,10 @@
 // create-image, modify-image, list-images, remove-image and the four sharing commands.
 import { hypervisorsOf, nameFromUrl, type ImageJson, type RepomanApi, type VersionJson } from "../../client/api.js";
 import { ApiError, ClientError } from "../../client/errors.js";
+import { formatBytes } from "../../client/progress.js";
 import { IMAGE_NAME } from "../../catalog/names.js";
 import { arg, checkName, commaList, confirmed, flag, InvalidArgument, opt, print, printJson, write, type Ctx, type Handler } from "./context.js";
-import { byName, dumpImage, localCtime, okLine, pyStr, table } from "./output.js";
+import { byName, dumpImage, localCtime, okLine, pyPformat, pyStr, table } from "./output.js";
 
 export const IMAGE_RULE = "Image names are 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'.";
 
@@ -72,16 +73,6 @@ function describeVersions(versions: VersionJson[]): string {
   return `${versions.length} version${versions.length === 1 ? "" : "s"}, ${formatBytes(bytes)}`;
 }
 
-export function formatBytes(n: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 // Dropping a hypervisor from the list deletes its file and every version of it: say what goes
 // and ask, unless -f.
@@ -170,6 +161,24 @@ const listImages: Handler = async (ctx) => {
   write(table(["Image Name", "Owner", "Hypervisor", "Size", "Last Modified", "Description"], rows, [3]));
 };
 
+// The first client's `list`: list-images -a -s, its own images and those shared with the caller.
+const list: Handler = (ctx) => listImages({ ...ctx, options: { ...ctx.options, all: true, short: true } });
+
+// The first client's `describe-image`: Python 2's pprint of the image's JSON as the server sends it.
+const describeImage: Handler = async (ctx) => {
+  const api = await ctx.session.api();
+  const found = await imageToRead(ctx, api, arg(ctx, "image")!);
+  print(pyPformat(await api.imageAsServed(found.owner_user_name, found.name)));
+};
+
+// The first client's `rename OLD NEW`.
+const rename: Handler = async (ctx) => {
+  const [from, to] = [arg(ctx, "old")!, arg(ctx, "new")!];
+  checkName(to, IMAGE_NAME, "image name", IMAGE_RULE);
+  await (await ctx.session.api()).modifyImage(opt(ctx, "owner"), from, { name: to });
+  print(okLine(`Renamed image '${from}' to '${to}'`));
+};
+
 // What deleting the image takes away from others, said before the question.
 async function deletionWarnings(api: RepomanApi, i: ImageJson): Promise<string[]> {
   const lines: string[] = [];
@@ -219,6 +228,9 @@ export const imageHandlers: Record<string, Handler> = {
   "create-image": createImage,
   "modify-image": modifyImage,
   "list-images": listImages,
+  list,
+  "describe-image": describeImage,
+  rename,
   "remove-image": removeImage,
   "rollback-image": rollbackImage,
   "share-image-with-groups": sharing("group", true),

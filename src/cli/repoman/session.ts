@@ -1,5 +1,5 @@
 // What a subcommand works with: the configuration, the server to talk to (-r/-p over the
-// configuration, for every request), the credential (-P over the configuration) and the
+// configuration, for every request), the credential (--proxy over the configuration) and the
 // connection, each made only when the subcommand needs it.
 import { RepomanApi } from "../../client/api.js";
 import { loadClientConfig, type ClientConfig, type Environment } from "../../client/config.js";
@@ -8,6 +8,7 @@ import { findCredential, type Credential } from "../../client/credentials.js";
 import { ClientConfigError } from "../../client/errors.js";
 import { loadTrust } from "../../client/trust.js";
 import type { Level, LogFile } from "./log-file.js";
+import { UsageError, type Parsed } from "./parse-args.js";
 import { LogFile as OpenLogFile } from "./log-file.js";
 import type { Terminal } from "./terminal.js";
 import { VERSION } from "./version.js";
@@ -18,6 +19,28 @@ export interface Globals {
   proxy?: string;
   insecure: boolean;
   debug: boolean;
+}
+
+// The global options as the session uses them. -H is -r under the first client's name; -P is a
+// port when its value is digits only (the first client's -P PORT), else a proxy file (the 2013
+// client's -P PROXYFILE). Two options that say the same thing differently are refused.
+export function globalsFrom(o: Parsed["options"]): Globals {
+  const given = (key: string) => o[key] !== undefined;
+  const clash = (a: string, b: string) => new UsageError(`argument ${a}: not allowed with argument ${b}`);
+  if (given("repository") && given("host")) throw clash("-H/--host", "-r/--repository");
+  const P = o.port_or_proxy as string | undefined;
+  const pIsPort = P !== undefined && /^\d+$/.test(P);
+  if (pIsPort && given("port")) throw clash("-P", "-p/--port");
+  if (P !== undefined && !pIsPort && given("proxy")) throw clash("-P", "--proxy");
+  const port = pIsPort ? Number(P) : (o.port as number | undefined);
+  if (port !== undefined && !(port >= 1 && port <= 65535)) throw new UsageError(`argument ${pIsPort ? "-P" : "-p/--port"}: not a port number: ${port}`);
+  return {
+    repository: (o.repository ?? o.host) as string | undefined,
+    port,
+    proxy: pIsPort ? (o.proxy as string | undefined) : (P ?? (o.proxy as string | undefined)),
+    insecure: o.insecure === true,
+    debug: o.debug === true,
+  };
 }
 
 export class Session {

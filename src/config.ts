@@ -35,6 +35,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "5",
     help: "Versions of each image file kept per hypervisor, for images that set no keep_versions of their own; older ones are deleted. 0 keeps every version. They count against the owner's quota.",
   },
+  {
+    key: "drain",
+    arg: "SECONDS",
+    default: "0",
+    help: "On SIGTERM, first answer /readyz with 503 for this long while still serving, so that load balancers stop sending requests; then finish those in flight (30 s at most) and exit.",
+  },
   { key: "upload-expiry", arg: "HOURS", default: "24", help: "Resumable uploads left without a new chunk for this long are cancelled and their bytes deleted." },
   { key: "db-pool-size", arg: "N", default: "10", help: "PostgreSQL connections per server process." },
   { key: "host-cert", arg: "FILE", help: "Server certificate (PEM). Default: DATA_DIR/dev-pki/hostcert.pem, generated with a development CA when missing." },

@@ -52,6 +52,8 @@ export interface BlobStore {
   // Removes everything unfinished puts left behind, except the chunked uploads of these keys
   // (resumable ones, which outlive restarts). Only safe when no put() is running anywhere.
   cleanupIncomplete(keep?: ReadonlySet<string>): Promise<number>;
+  // Fails, with a message that says why, when the store cannot be used (for start-up and /readyz).
+  check(): Promise<void>;
   // A short-lived URL from which anyone may GET the blob without the server, if the store has one.
   presignedUrl?(key: string, opts: { expiresSeconds: number; filename: string }): URL;
   close?(): void;

@@ -1,7 +1,7 @@
 // Blobs as files under one directory: written to incoming/ and renamed into blobs/ only once
 // complete, verified and fsynced, so a crash at any moment leaves either no blob or a whole one.
-import { createReadStream, createWriteStream, open as openFd } from "node:fs";
-import { mkdir, open, readdir, rename, rm, rmdir, stat, truncate } from "node:fs/promises";
+import { constants, createReadStream, createWriteStream, open as openFd } from "node:fs";
+import { access, mkdir, open, readdir, rename, rm, rmdir, stat, truncate } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -82,6 +82,13 @@ export class FsBlobStore implements BlobStore {
 
   async finishChunked(key: string): Promise<void> {
     await this.publish(key);
+  }
+
+  // The directories are there (or can be made) and writable.
+  async check(): Promise<void> {
+    await mkdir(this.incoming, { recursive: true });
+    await mkdir(this.blobs, { recursive: true });
+    await access(this.incoming, constants.W_OK);
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {

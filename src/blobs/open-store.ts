@@ -12,8 +12,6 @@ export interface OpenedStore {
   blobs: BlobStore;
   // Downloads answered with a redirect to a presigned URL valid this many seconds, if set.
   redirectDownloads?: number;
-  // Resolves once the store answers; rejects with a message an operator can act on.
-  check(): Promise<void>;
 }
 
 export class StorageConfigError extends Error {}
@@ -35,7 +33,7 @@ function wholeNumber(v: string, name: string, min: number): number {
 export function openStore(setting: string, env: NodeJS.ProcessEnv = process.env): OpenedStore {
   if (!setting.startsWith("s3://")) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(setting)) throw new StorageConfigError(`storage: unsupported URL '${setting}' (a directory, or s3://BUCKET[/PREFIX]?…)`);
-    return { blobs: new FsBlobStore(resolve(setting)), check: async () => undefined };
+    return { blobs: new FsBlobStore(resolve(setting)) };
   }
   const url = new URL(setting);
   const q = url.searchParams;
@@ -60,5 +58,5 @@ export function openStore(setting: string, env: NodeJS.ProcessEnv = process.env)
   if (downloads !== "stream" && downloads !== "redirect") throw new StorageConfigError("storage downloads: expected stream or redirect");
   const expires = wholeNumber(q.get("redirect_expires") ?? "300", "redirect_expires", 1);
   const store = new S3BlobStore(new S3Client({ endpoint, region, bucket, pathStyle, credentials: aws.credentials }), { prefix, partSize, parallelParts });
-  return { blobs: store, redirectDownloads: downloads === "redirect" ? expires : undefined, check: () => store.check() };
+  return { blobs: store, redirectDownloads: downloads === "redirect" ? expires : undefined };
 }

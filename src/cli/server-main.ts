@@ -88,6 +88,11 @@ function keepVersions(c: RawConfig): number {
   if (!Number.isInteger(n) || n < 0) throw new ConfigError("keep-versions: expected a whole number, 0 to keep every version");
   return n;
 }
+function drainSeconds(c: RawConfig): number {
+  const n = Number(one(c, "drain"));
+  if (!(n >= 0)) throw new ConfigError("drain: expected a number of seconds, 0 or more");
+  return n;
+}
 function uploadExpiryHours(c: RawConfig): number {
   const n = Number(one(c, "upload-expiry"));
   if (!(n > 0)) throw new ConfigError("upload-expiry: expected a number of hours above 0");
@@ -98,7 +103,7 @@ const instanceName = (c: RawConfig) => one(c, "instance") ?? `${hostname()}/${on
 async function blobStore(c: RawConfig, dataDir: string): Promise<OpenedStore> {
   try {
     const store = openStore(one(c, "storage") ?? join(dataDir, "images"));
-    await store.check();
+    await store.blobs.check();
     return store;
   } catch (e) {
     throw new ConfigError(e instanceof StorageConfigError ? e.message : `storage: ${(e as Error).message}`);
@@ -185,6 +190,7 @@ function onSignals(stop: (signal: string) => Promise<void>): void {
 async function serve(c: RawConfig): Promise<void> {
   const workers = Number(one(c, "workers"));
   if (!Number.isInteger(workers) || workers < 1) throw new ConfigError("workers: expected a whole number of at least 1");
+  const drainMs = drainSeconds(c) * 1000;
 
   if (cluster.isWorker) {
     const p = prepare(c, false);
@@ -192,7 +198,7 @@ async function serve(c: RawConfig): Promise<void> {
     const serverId = process.env.REPOMAN_SERVER_ID!;
     const server = await startServing(c, p, db, { serverId });
     process.send?.({ listening: server.port });
-    onSignals(() => server.close());
+    onSignals(() => server.close(undefined, drainMs));
     return;
   }
 
@@ -202,7 +208,7 @@ async function serve(c: RawConfig): Promise<void> {
   if (workers === 1) {
     const server = await startServing(c, p, db, undefined);
     announce(c, p, server.port, 1);
-    onSignals(() => server.close());
+    onSignals(() => server.close(undefined, drainMs));
     return;
   }
 

@@ -19,6 +19,8 @@ import { rawRoutes } from "./routes/raw.js";
 import { uploadRoutes } from "./routes/uploads.js";
 import { DEFAULT_UPLOAD_EXPIRY_HOURS } from "../catalog/uploads.js";
 import { webRoutes } from "./routes/web.js";
+import { healthRoutes } from "./routes/health.js";
+import { randomBytes } from "node:crypto";
 import { collectRouteDocs, type RouteDoc } from "./openapi.js";
 
 declare module "fastify" {
@@ -52,6 +54,13 @@ export interface AppDeps {
   // Base URL of the plain-HTTP download listener, or a function of the request's host name.
   publicHttpBase?: ((hostname: string) => string) | undefined;
   log: (line: Record<string, unknown>) => void;
+  health: Health;
+}
+
+// What /readyz reports besides its checks: a server that is shutting down says so, so that load
+// balancers stop sending it new requests while it finishes those it has.
+export interface Health {
+  draining: boolean;
 }
 
 export const BODY_LIMIT = 64 * 1024;
@@ -60,6 +69,9 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
+    // Ids unique across processes and hosts; a client's own X-Request-Id is not trusted.
+    genReqId: () => randomBytes(8).toString("hex"),
+    requestIdHeader: false,
     // HEAD is registered explicitly where it is meaningful (raw files), never by running a GET.
     exposeHeadRoutes: false,
     serverFactory: (handler) => serverFactory(handler),
@@ -74,6 +86,32 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
 
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+
+  // One line per request once its response closes, finished or not: a download the client gave up
+  // halfway is logged too (aborted), with the bytes that crossed the connection (TLS included)
+  // while the request was served.
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+    const socket = req.raw.socket;
+    const before = { read: socket.bytesRead, written: socket.bytesWritten };
+    reply.raw.once("close", () => {
+      deps.log({
+        time: new Date().toISOString(),
+        level: "info",
+        request_id: req.id,
+        remote: socket.remoteAddress ?? "-",
+        identity: req.identity?.status === "authenticated" ? req.identity.dn : "-",
+        user: req.actor?.userName ?? "-",
+        method: req.method,
+        path: req.url,
+        status: reply.statusCode,
+        aborted: !reply.raw.writableFinished,
+        bytes_in: socket.bytesRead - before.read,
+        bytes_out: socket.bytesWritten - before.written,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      });
+    });
   });
 
   // Runs before the body is read: establish identity, resolve the user, refuse anonymous callers.
@@ -119,25 +157,16 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   });
 
   app.setErrorHandler((err, req, reply) => {
+    // A client that went away mid-transfer is no server error: its request line says aborted.
+    if (reply.raw.destroyed || !reply.raw.socket || reply.raw.socket.destroyed) {
+      deps.log({ level: "info", msg: "client went away", request_id: req.id, method: req.method, path: req.url, reason: (err as Error)?.message });
+      return;
+    }
     const { status, code, message } = toErrorResponse(err);
-    if (status === 500) deps.log({ level: "error", msg: "unhandled error", method: req.method, path: req.url, error: String((err as Error)?.stack ?? err) });
+    if (status === 500) deps.log({ level: "error", msg: "unhandled error", request_id: req.id, method: req.method, path: req.url, error: String((err as Error)?.stack ?? err) });
     sendError(req, reply, status, code, message);
   });
   app.setNotFoundHandler((req, reply) => sendError(req, reply, 404, "not_found", `no such resource: ${req.method} ${req.url.split("?")[0]}`));
-
-  app.addHook("onResponse", async (req: FastifyRequest, reply: FastifyReply) => {
-    const length = reply.getHeader("content-length");
-    deps.log({
-      time: new Date().toISOString(),
-      identity: req.identity?.status === "authenticated" ? req.identity.dn : "-",
-      user: req.actor?.userName ?? "-",
-      method: req.method,
-      path: req.url,
-      status: reply.statusCode,
-      bytes: length === undefined ? null : Number(length),
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-    });
-  });
 
   const openapi = collectRouteDocs(app);
   app.get("/api/openapi.json", { config: { anonymous: true } }, async () => openapi());
@@ -148,6 +177,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   await app.register(imageRoutes, { storage });
   await app.register(rawRoutes, { storage, redirectDownloads: deps.redirectDownloads });
   await app.register(uploadRoutes, { storage, expiryHours: deps.uploadExpiryHours ?? DEFAULT_UPLOAD_EXPIRY_HOURS });
+  await app.register(healthRoutes, { storage, health: deps.health });
   await app.register(webRoutes, {});
   return app;
 }

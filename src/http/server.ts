@@ -57,7 +57,8 @@ export interface RunningServer {
   httpPort: number | undefined;
   storage: Storage;
   trustStore(): TrustStore;
-  close(graceMs?: number): Promise<void>;
+  // drainMs: first answer /readyz with 503 this long, still serving, so that balancers move away.
+  close(graceMs?: number, drainMs?: number): Promise<void>;
 }
 
 export function parseHostPort(text: string, what: string): HostPort {
@@ -102,6 +103,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   const heartbeat = await startHeartbeat(storage, instance, opts.log);
 
+  const health = { draining: false };
   const frontEndSockets = new WeakSet<Socket>();
   const publicHttpSockets = new WeakSet<Socket>();
   let httpPort: number | undefined;
@@ -122,6 +124,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       publicUrl: opts.publicUrl,
       publicHttpBase,
       log: opts.log,
+      health,
     },
     (handler) => {
       tlsServer = https.createServer({ ...contextOptions(), requestCert: true, rejectUnauthorized: false }, handler);
@@ -179,8 +182,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     httpPort,
     storage,
     trustStore: () => store,
-    close(graceMs = 30_000) {
+    close(graceMs = 30_000, drainMs = 0) {
       closing ??= (async () => {
+        health.draining = true;
+        if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
         watcher.close();
         const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
         for (const s of servers) s.closeIdleConnections();

@@ -271,6 +271,8 @@ test("one structured log line per request", () => {
   assert.equal(who.identity, ADMIN_DN);
   assert.equal(who.method, "GET");
   assert.equal(typeof who.ms, "number");
-  assert.equal(typeof who.bytes, "number");
+  assert.equal(typeof who.bytes_out, "number");
+  assert.equal(typeof who.bytes_in, "number");
+  assert.match(String(who.request_id), /^[0-9a-f]{16}$/);
   assert.match(String(who.time), /^\d{4}-\d\d-\d\dT/);
 });

@@ -1,0 +1,134 @@
+// What an operator watches: one log line for every request, downloads given up halfway and
+// aborted uploads included (as info, not errors); X-Request-Id; /healthz and /readyz on every
+// listener without a certificate, /readyz failing when the blob store does and while draining.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import https from "node:https";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fixturePki } from "../support/pki.js";
+import { startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
+import type { Credential } from "../support/http.js";
+
+let t: TestServer;
+let pki: string;
+let alice: Credential;
+const MIB = 1024 * 1024;
+const SIZE = 32 * MIB;
+
+before(async () => {
+  pki = await fixturePki();
+  t = await startTestServer(pki, { httpListen: true });
+  alice = t.cred("alice");
+  assert.equal((await t.call("POST", "/api/users", { cred: t.cred("admin"), json: { user_name: "alice", cert_dn: "/C=CA/O=Grid/OU=test/CN=Alice Example" } })).status, 201);
+  assert.equal((await t.call("POST", "/api/images", { cred: alice, json: { name: "big.img" } })).status, 201);
+  assert.equal((await t.call("PUT", "/api/images/raw/alice/xen/big.img", { cred: alice, body: randomBytes(SIZE) })).status, 200);
+});
+after(() => t.close());
+
+const requestLines = () => t.logs.filter((l) => "request_id" in l && "status" in l);
+
+function request(method: string, path: string, headers: Record<string, string> = {}) {
+  return https.request({ host: "127.0.0.1", port: t.port, method, path, headers, servername: "localhost", agent: false, ca: readFileSync(trustedCaBundle(pki)), cert: readFileSync(alice.cert), key: readFileSync(alice.key) });
+}
+
+async function until(cond: () => boolean, ms = 10_000) {
+  for (const end = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error("timed out");
+}
+
+test("every request has one line with its id, who, from where, status, bytes and time; X-Request-Id says which", async () => {
+  const r = await t.call("GET", "/api/whoami", { cred: alice });
+  const id = r.headers["x-request-id"] as string;
+  assert.match(id, /^[0-9a-f]{16}$/);
+  await until(() => requestLines().some((l) => l.request_id === id));
+  const line = requestLines().find((l) => l.request_id === id)!;
+  assert.equal(line.user, "alice");
+  assert.equal(line.identity, "/C=CA/O=Grid/OU=test/CN=Alice Example");
+  assert.equal(line.remote, "127.0.0.1");
+  assert.equal(line.status, 200);
+  assert.equal(line.aborted, false);
+  assert.equal(line.level, "info");
+  assert.ok((line.bytes_out as number) > r.text.length, "the answer's bytes, with its headers and TLS");
+  // A client cannot choose its id.
+  const chosen = await t.call("GET", "/api/whoami", { cred: alice, headers: { "x-request-id": "mine" } });
+  assert.notEqual(chosen.headers["x-request-id"], "mine");
+});
+
+test("each of 8 concurrent downloads given up halfway has its line: aborted, with the bytes that went out", async () => {
+  const before = requestLines().length;
+  const ids = await Promise.all(
+    Array.from({ length: 8 }, () =>
+      new Promise<string>((resolve, reject) => {
+        const req = request("GET", "/api/images/raw/alice/xen/big.img");
+        req.on("response", (res) => {
+          let got = 0;
+          res.on("data", (c: Buffer) => {
+            got += c.length;
+            if (got > MIB) req.destroy();
+          });
+          res.on("error", () => {});
+          req.on("close", () => resolve(res.headers["x-request-id"] as string));
+        });
+        req.on("error", (e) => (e.message.includes("socket hang up") ? undefined : reject(e)));
+        req.end();
+      }),
+    ),
+  );
+  await until(() => ids.every((id) => requestLines().some((l) => l.request_id === id)));
+  const lines = requestLines().slice(before).filter((l) => ids.includes(l.request_id as string));
+  assert.equal(lines.length, 8);
+  for (const l of lines) {
+    assert.equal(l.status, 200);
+    assert.equal(l.aborted, true);
+    assert.ok((l.bytes_out as number) > MIB && (l.bytes_out as number) < SIZE, `bytes_out ${l.bytes_out}`);
+  }
+  assert.ok(!t.logs.some((l) => l.level === "error"), JSON.stringify(t.logs.filter((l) => l.level === "error")));
+});
+
+test("an upload the client gives up is logged as info with its line, not as an error", async () => {
+  const req = request("PUT", "/api/images/raw/alice/xen/big.img", { "content-length": String(SIZE), "content-type": "application/octet-stream" });
+  req.on("error", () => {});
+  req.write(randomBytes(4 * MIB));
+  await new Promise((r) => setTimeout(r, 300));
+  req.destroy();
+  await until(() => requestLines().some((l) => l.method === "PUT" && l.aborted === true));
+  const line = requestLines().find((l) => l.method === "PUT" && l.aborted === true)!;
+  assert.ok((line.bytes_in as number) > 2 * MIB, `bytes_in ${line.bytes_in}`);
+  assert.ok(t.logs.some((l) => l.msg === "client went away" && l.request_id === line.request_id && l.level === "info"));
+  assert.ok(!t.logs.some((l) => l.level === "error"), JSON.stringify(t.logs.filter((l) => l.level === "error")));
+});
+
+test("/healthz and /readyz answer without a certificate, on the plain-HTTP listener too; /readyz checks the blob store", async () => {
+  assert.deepEqual((await t.call("GET", "/healthz")).json, { status: "ok" });
+  assert.deepEqual((await t.call("GET", "/readyz")).json, { status: "ready", database: "ok", storage: "ok" });
+  const plain = (await import("../support/http.js")).client(t.server.httpPort!, trustedCaBundle(pki));
+  assert.equal((await plain("GET", "/healthz", { plain: true })).status, 200);
+  assert.equal((await plain("GET", "/readyz", { plain: true })).status, 200);
+  // The blob store's directory replaced by a file: not ready, and says why.
+  const incoming = join(t.dataDir, "images", "incoming");
+  renameSync(incoming, `${incoming}.away`);
+  writeFileSync(incoming, "not a directory");
+  try {
+    const r = await t.call("GET", "/readyz");
+    assert.equal(r.status, 503);
+    assert.equal(r.json.status, "unavailable");
+    assert.equal(r.json.database, "ok");
+    assert.match(r.json.storage, /EEXIST|ENOTDIR/);
+  } finally {
+    rmSync(incoming);
+    renameSync(`${incoming}.away`, incoming);
+    mkdirSync(incoming, { recursive: true });
+  }
+  assert.equal((await t.call("GET", "/readyz")).status, 200);
+});
+
+test("while the server drains before stopping, /readyz answers 503 and requests are still served", async () => {
+  const closing = t.server.close(5000, 1500);
+  const r = await t.call("GET", "/readyz");
+  assert.equal(r.status, 503);
+  assert.equal(r.json.status, "draining");
+  assert.equal((await t.call("GET", "/healthz")).status, 200);
+  assert.equal((await t.call("GET", "/api/whoami", { cred: alice })).status, 200);
+  await closing;
+});

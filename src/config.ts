@@ -56,6 +56,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "admin", arg: '"NAME,EMAIL,DN"', multi: "lines", help: "Bootstrap admin, created when missing, member of admins and users. Repeatable. DNs may contain commas: only the first two separate fields." },
   { key: "admins-file", arg: "FILE", help: "Bootstrap admins, one NAME,EMAIL,DN per line (# comments)." },
   { key: "trusted-proxy", arg: "CIDR", multi: "list", help: "Address range of a TLS-terminating front end (nginx, Apache) allowed to send identity headers to --proxy-listen. Repeatable." },
+  {
+    key: "metrics-allow",
+    arg: "CIDR",
+    multi: "list",
+    help: "Address range that may read /metrics without a certificate (admins may with theirs). Repeatable. Default: 127.0.0.1 and ::1.",
+  },
   { key: "proxy-listen", arg: "HOST:PORT", help: "Plain-HTTP listener for trusted front ends; requests from other addresses are anonymous." },
   {
     key: "front-end-headers",

@@ -148,6 +148,7 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     serverId: worker?.serverId,
     keepVersions: keepVersions(c),
     uploadExpiryHours: uploadExpiryHours(c),
+    metricsAllow: many(c, "metrics-allow").length ? many(c, "metrics-allow") : undefined,
     log,
   });
 }

@@ -8,7 +8,7 @@ import type { Storage } from "../catalog/housekeeping.js";
 import type { Actor } from "../policy/actor.js";
 import { loadActorByDnKey } from "../catalog/actors.js";
 import { RepomanError } from "../errors.js";
-import { certificateIdentity, frontEndIdentity, isTrustedFrontEnd, type FrontEndPolicy, type Identity } from "./identity.js";
+import { certificateIdentity, frontEndIdentity, addressIn, type FrontEndPolicy, type Identity } from "./identity.js";
 import { sendError, toErrorResponse } from "./errors.js";
 import { requestBase, type UrlContext } from "./urls.js";
 import { whoamiRoutes } from "./routes/whoami.js";
@@ -19,7 +19,9 @@ import { rawRoutes } from "./routes/raw.js";
 import { uploadRoutes } from "./routes/uploads.js";
 import { DEFAULT_UPLOAD_EXPIRY_HOURS } from "../catalog/uploads.js";
 import { webRoutes } from "./routes/web.js";
-import { healthRoutes } from "./routes/health.js";
+import { operationsRoutes } from "./routes/operations.js";
+import { Metrics, type Extra, type Kind } from "./metrics.js";
+import type { BlockList } from "node:net";
 import { randomBytes } from "node:crypto";
 import { collectRouteDocs, type RouteDoc } from "./openapi.js";
 
@@ -55,6 +57,8 @@ export interface AppDeps {
   publicHttpBase?: ((hostname: string) => string) | undefined;
   log: (line: Record<string, unknown>) => void;
   health: Health;
+  metricsAllow: BlockList; // addresses that may read /metrics (admins may too)
+  trustStoreInfo: () => Extra;
 }
 
 // What /readyz reports besides its checks: a server that is shutting down says so, so that load
@@ -91,11 +95,19 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   // One line per request once its response closes, finished or not: a download the client gave up
   // halfway is logged too (aborted), with the bytes that crossed the connection (TLS included)
   // while the request was served.
+  const metrics = new Metrics();
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
     const socket = req.raw.socket;
     const before = { read: socket.bytesRead, written: socket.bytesWritten };
+    const route = req.routeOptions.url ?? "unmatched";
+    const kind = kindOf(req.method, route);
+    metrics.started(kind);
     reply.raw.once("close", () => {
+      const aborted = !reply.raw.writableFinished;
+      const bytesIn = socket.bytesRead - before.read;
+      const bytesOut = socket.bytesWritten - before.written;
+      metrics.finished({ method: req.method, route, status: reply.statusCode, kind, aborted, bytesIn, bytesOut, seconds: reply.elapsedTime / 1000 });
       deps.log({
         time: new Date().toISOString(),
         level: "info",
@@ -106,9 +118,9 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
         method: req.method,
         path: req.url,
         status: reply.statusCode,
-        aborted: !reply.raw.writableFinished,
-        bytes_in: socket.bytesRead - before.read,
-        bytes_out: socket.bytesWritten - before.written,
+        aborted,
+        bytes_in: bytesIn,
+        bytes_out: bytesOut,
         ms: Math.round(reply.elapsedTime * 10) / 10,
       });
     });
@@ -123,7 +135,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
       req.identity = { status: "anonymous", reason: "plain HTTP carries no identity" };
     } else if (deps.frontEndSockets.has(socket)) {
       req.identity = frontEndIdentity(socket, req.headers, deps.frontEnd);
-      req.viaTrustedFrontEnd = isTrustedFrontEnd(deps.frontEnd.trusted, socket.remoteAddress);
+      req.viaTrustedFrontEnd = addressIn(deps.frontEnd.trusted, socket.remoteAddress);
     } else if (socket instanceof TLSSocket) {
       req.identity = certificateIdentity(socket);
     } else {
@@ -177,9 +189,15 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   await app.register(imageRoutes, { storage });
   await app.register(rawRoutes, { storage, redirectDownloads: deps.redirectDownloads });
   await app.register(uploadRoutes, { storage, expiryHours: deps.uploadExpiryHours ?? DEFAULT_UPLOAD_EXPIRY_HOURS });
-  await app.register(healthRoutes, { storage, health: deps.health });
+  await app.register(operationsRoutes, { storage, health: deps.health, metrics, metricsAllow: deps.metricsAllow, extra: deps.trustStoreInfo });
   await app.register(webRoutes, {});
   return app;
+}
+
+// Image transfers apart from API calls, in metrics: by the route's pattern.
+function kindOf(method: string, route: string): Kind {
+  if (route.startsWith("/api/images/raw/")) return method === "PUT" ? "upload" : "download";
+  return route === "/api/uploads/:id" && method === "PATCH" ? "upload" : "api";
 }
 
 export function actorOf(req: FastifyRequest): Actor {

@@ -37,23 +37,24 @@ export function certificateIdentity(socket: Socket): Identity {
   return identity;
 }
 
-export function parseTrustedProxies(cidrs: readonly string[]): BlockList {
+// Address ranges from an option's values (trusted-proxy, metrics-allow): CIDRs or single addresses.
+export function parseCidrs(option: string, cidrs: readonly string[]): BlockList {
   const list = new BlockList();
   for (const cidr of cidrs) {
     const [addr, bits] = cidr.split("/") as [string, string | undefined];
     const type = isIPv4(addr) ? "ipv4" : "ipv6";
     const prefix = bits === undefined ? (type === "ipv4" ? 32 : 128) : Number(bits);
-    if (!Number.isInteger(prefix)) throw new Error(`trusted-proxy: "${cidr}" is not an address or CIDR range`);
+    if (!Number.isInteger(prefix)) throw new Error(`${option}: "${cidr}" is not an address or CIDR range`);
     try {
       list.addSubnet(addr, prefix, type);
     } catch {
-      throw new Error(`trusted-proxy: "${cidr}" is not an address or CIDR range`);
+      throw new Error(`${option}: "${cidr}" is not an address or CIDR range`);
     }
   }
   return list;
 }
 
-export function isTrustedFrontEnd(list: BlockList, address: string | undefined): boolean {
+export function addressIn(list: BlockList, address: string | undefined): boolean {
   if (!address) return false;
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (v4) return list.check(v4, "ipv4");
@@ -77,7 +78,7 @@ export interface FrontEndPolicy {
 }
 
 export function frontEndIdentity(socket: Socket, headers: IncomingHttpHeaders, policy: FrontEndPolicy): Identity {
-  if (!isTrustedFrontEnd(policy.trusted, socket.remoteAddress)) {
+  if (!addressIn(policy.trusted, socket.remoteAddress)) {
     return { status: "anonymous", reason: `identity headers are accepted only from trusted front ends, not from ${socket.remoteAddress}` };
   }
   const h = FRONT_END_HEADERS[policy.headers];

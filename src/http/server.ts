@@ -15,7 +15,7 @@ import { DEFAULT_KEEP_VERSIONS, recoverAtStart, startHeartbeat, type Storage } f
 import { TrustStore, watchTrustStore } from "../x509/trust-store.js";
 import { ChainAuthenticator } from "../x509/authenticator.js";
 import type { ValidationOptions } from "../x509/validate.js";
-import { attachCertificateIdentity, parseTrustedProxies, type FrontEndHeaderStyle } from "./identity.js";
+import { attachCertificateIdentity, parseCidrs, type FrontEndHeaderStyle } from "./identity.js";
 import { buildApp } from "./app.js";
 
 export interface HostPort {
@@ -33,6 +33,8 @@ export interface ServerOptions {
   caDir: string;
   validation: ValidationOptions;
   trustedProxies: string[];
+  // Addresses (CIDR) that may read /metrics without a certificate; default: this host.
+  metricsAllow?: string[] | undefined;
   frontEndHeaders: FrontEndHeaderStyle;
   publicUrl?: string | undefined;
   db: MetadataDb;
@@ -80,6 +82,7 @@ function listen(server: http.Server, at: HostPort): Promise<number> {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let store = TrustStore.load(opts.caDir);
+  let storeLoaded = Date.now();
   for (const w of store.warnings) opts.log({ level: "warn", msg: `trust store: ${w}` });
   const authenticator = new ChainAuthenticator(() => store, opts.validation);
   const key = readFileSync(opts.hostKey);
@@ -118,13 +121,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       storage,
       redirectDownloads: opts.redirectDownloads,
       uploadExpiryHours: opts.uploadExpiryHours,
-      frontEnd: { trusted: parseTrustedProxies(opts.trustedProxies), headers: opts.frontEndHeaders },
+      frontEnd: { trusted: parseCidrs("trusted-proxy", opts.trustedProxies), headers: opts.frontEndHeaders },
       frontEndSockets,
       publicHttpSockets,
       publicUrl: opts.publicUrl,
       publicHttpBase,
       log: opts.log,
       health,
+      metricsAllow: parseCidrs("metrics-allow", opts.metricsAllow ?? ["127.0.0.1", "::1"]),
+      trustStoreInfo: () => ({ trustStoreGeneration: store.generation, trustStoreLoaded: Math.floor(storeLoaded / 1000) }),
     },
     (handler) => {
       tlsServer = https.createServer({ ...contextOptions(), requestCert: true, rejectUnauthorized: false }, handler);
@@ -166,6 +171,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const watcher = watchTrustStore(opts.caDir, (next: TrustStore) => {
     store = next;
+    storeLoaded = Date.now();
     tlsServer.setSecureContext(contextOptions());
     opts.log({ level: "info", msg: "trust store reloaded", generation: next.generation, warnings: next.warnings });
   });

@@ -123,6 +123,40 @@ test("/healthz and /readyz answer without a certificate, on the plain-HTTP liste
   assert.equal((await t.call("GET", "/readyz")).status, 200);
 });
 
+test("/metrics: requests by route and status, aborted transfers, bytes, durations, the process", async () => {
+  const r = await t.call("GET", "/metrics");
+  assert.equal(r.status, 200, r.text);
+  assert.match(String(r.headers["content-type"]), /^text\/plain; version=0\.0\.4/);
+  const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}()[\]."+*/\\]/g, "\\$&")} (\\S+)$`, "m").exec(r.text)?.[1]);
+  assert.ok(value('repoman_http_requests_total{method="GET",route="/api/images/raw/:user/:hypervisor/:image",status="200"}') >= 8);
+  assert.ok(value('repoman_http_requests_aborted_total{kind="download"}') >= 8);
+  assert.ok(value('repoman_http_requests_aborted_total{kind="upload"}') >= 1);
+  assert.ok(value('repoman_http_sent_bytes_total{kind="download"}') > 8 * MIB);
+  assert.ok(value('repoman_http_received_bytes_total{kind="upload"}') > SIZE);
+  assert.equal(value('repoman_http_requests_in_flight{kind="download"}'), 0);
+  assert.ok(value('repoman_http_request_duration_seconds_count{kind="api"}') >= 3);
+  assert.ok(value('repoman_http_request_duration_seconds_bucket{kind="api",le="+Inf"}') === value('repoman_http_request_duration_seconds_count{kind="api"}'));
+  assert.ok(value("process_resident_memory_bytes") > 10 * MIB);
+  assert.ok(value("process_open_fds") > 0);
+  assert.equal(value("repoman_trust_store_generation") > 0, true);
+  // Labels name route patterns, never raw paths: their number stays bounded.
+  assert.doesNotMatch(r.text, /route="\/api\/images\/raw\/alice/);
+});
+
+test("/metrics only to the addresses of --metrics-allow and to admins", async () => {
+  const other = await startTestServer(pki, { metricsAllow: ["192.0.2.0/24"] });
+  try {
+    assert.equal((await other.call("POST", "/api/users", { cred: other.cred("admin"), json: { user_name: "alice", cert_dn: "/C=CA/O=Grid/OU=test/CN=Alice Example" } })).status, 201);
+    assert.equal((await other.call("GET", "/metrics")).status, 403);
+    assert.equal((await other.call("GET", "/metrics", { cred: alice })).status, 403);
+    const admin = await other.call("GET", "/metrics", { cred: other.cred("admin") });
+    assert.equal(admin.status, 200);
+    assert.match(admin.text, /^# TYPE repoman_http_requests_total counter$/m);
+  } finally {
+    await other.close();
+  }
+});
+
 test("while the server drains before stopping, /readyz answers 503 and requests are still served", async () => {
   const closing = t.server.close(5000, 1500);
   const r = await t.call("GET", "/readyz");

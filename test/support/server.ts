@@ -44,6 +44,7 @@ export async function startTestServer(
     proxyListen?: boolean;
     httpListen?: boolean;
     caDir?: string;
+    metricsAllow?: string[];
   } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "repoman-test-"));
@@ -63,6 +64,7 @@ export async function startTestServer(
     blobs: new FsBlobStore(join(dataDir, "images")),
     httpListen: opts.httpListen ? { host: "127.0.0.1", port: 0 } : undefined,
     log: (l) => logs.push(l),
+    metricsAllow: opts.metricsAllow,
   });
   return {
     server,

@@ -1,10 +1,15 @@
 // /healthz (the process answers) and /readyz (it can serve: database and blob store reachable,
 // not shutting down), for load balancers and orchestrators: no certificate needed, and served on
-// every listener, the plain-HTTP ones included.
+// every listener, the plain-HTTP ones included. /metrics for Prometheus, to the addresses of
+// --metrics-allow and to admins.
 import type { FastifyPluginAsync } from "fastify";
+import type { BlockList } from "node:net";
 import { sql } from "kysely";
 import type { Storage } from "../../catalog/housekeeping.js";
+import { forbidden } from "../../errors.js";
 import type { Health } from "../app.js";
+import { addressIn } from "../identity.js";
+import type { Extra, Metrics } from "../metrics.js";
 
 async function probe(check: () => Promise<unknown>): Promise<string> {
   try {
@@ -15,7 +20,15 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
   }
 }
 
-export const healthRoutes: FastifyPluginAsync<{ storage: Storage; health: Health }> = async (app, { storage, health }) => {
+export interface OperationsOptions {
+  storage: Storage;
+  health: Health;
+  metrics: Metrics;
+  metricsAllow: BlockList;
+  extra: () => Extra;
+}
+
+export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (app, { storage, health, metrics, metricsAllow, extra }) => {
   const open = { anonymous: true, publicHttp: true };
   app.get("/healthz", { config: { ...open, doc: { summary: "Liveness: 200 while the process answers" } } }, async () => ({ status: "ok" }));
   app.get("/readyz", { config: { ...open, doc: { summary: "Readiness: 200 when the database and the blob store answer; 503 while shutting down or when either does not" } } }, async (_req, reply) => {
@@ -23,5 +36,9 @@ export const healthRoutes: FastifyPluginAsync<{ storage: Storage; health: Health
     const ready = !health.draining && database === "ok" && blobs === "ok";
     reply.code(ready ? 200 : 503).header("cache-control", "no-store");
     return { status: health.draining ? "draining" : ready ? "ready" : "unavailable", database, storage: blobs };
+  });
+  app.get("/metrics", { config: { ...open, doc: { summary: "Prometheus metrics of this process (to --metrics-allow addresses and admins)" } } }, async (req, reply) => {
+    if (!addressIn(metricsAllow, req.raw.socket.remoteAddress) && !req.actor?.isAdmin) throw forbidden("metrics are served to the addresses of --metrics-allow and to admins");
+    return reply.type("text/plain; version=0.0.4; charset=utf-8").header("cache-control", "no-store").send(metrics.render(extra()));
   });
 };

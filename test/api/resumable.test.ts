@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fixturePki } from "../support/pki.js";
-import { startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
+import { addUsers, startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
 import type { Credential, Reply } from "../support/http.js";
 import { sweepAbandonedUploads } from "../../src/catalog/housekeeping.js";
 
@@ -39,12 +39,7 @@ before(async () => {
   admin = t.cred("admin");
   alice = t.cred("alice");
   bob = t.cred("bob");
-  for (const [user_name, cert_dn] of [
-    ["alice", "/C=CA/O=Grid/OU=test/CN=Alice Example"],
-    ["bob", "/C=CA/O=Grid/OU=test/CN=Bob Example"],
-  ]) {
-    assert.equal((await t.call("POST", "/api/users", { cred: admin, json: { user_name, cert_dn } })).status, 201);
-  }
+  await addUsers(t, ["alice", "bob"]);
   assert.equal((await t.call("POST", "/api/images", { cred: alice, json: { name: "big.img", hypervisor: "kvm" } })).status, 201);
 });
 after(() => t.close());

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fixturePki } from "../support/pki.js";
-import { startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
+import { addUsers, startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
 import type { Credential, Reply } from "../support/http.js";
 
 let t: TestServer;
@@ -48,13 +48,7 @@ before(async () => {
   alice = t.cred("alice");
   bob = t.cred("bob");
   erin = t.cred("erin");
-  for (const [user_name, cert_dn] of [
-    ["alice", "/C=CA/O=Grid/OU=test/CN=Alice Example"],
-    ["bob", "/C=CA/O=Grid/OU=test/CN=Bob Example"],
-    ["erin", "/C=CA/O=Grid/OU=test/CN=Erin Example"],
-  ]) {
-    assert.equal((await json(admin, "POST", "/api/users", { user_name, cert_dn })).status, 201);
-  }
+  await addUsers(t, ["alice", "bob", "erin"]);
   // erin may change the images of members of "lab", alice among them
   assert.equal((await json(admin, "POST", "/api/groups", { name: "lab" })).status, 201);
   for (const u of ["alice", "erin"]) assert.equal((await json(admin, "POST", `/api/groups/lab/users/${u}`)).status, 200);

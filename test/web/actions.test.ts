@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { fixturePki } from "../support/pki.js";
-import { startTestServer, type TestServer } from "../support/server.js";
-import { addUsers, collectErrors, contextFor, launch, open, screenshot } from "./browser.js";
+import { addUsers, startTestServer, type TestServer } from "../support/server.js";
+import { collectErrors, contextFor, launch, open, screenshot } from "./browser.js";
 import { HYPERVISORS, OS_ARCHES } from "../../src/catalog/names.js";
 
 let t: TestServer;

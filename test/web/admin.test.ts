@@ -4,8 +4,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
 import { fixturePki } from "../support/pki.js";
-import { startTestServer, type TestServer } from "../support/server.js";
-import { addUsers, collectErrors, contextFor, launch, NARROW, open, screenshot } from "./browser.js";
+import { addUsers, startTestServer, type TestServer } from "../support/server.js";
+import { collectErrors, contextFor, launch, NARROW, open, screenshot } from "./browser.js";
 
 let t: TestServer;
 let browser: Browser;

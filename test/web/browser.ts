@@ -70,16 +70,3 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return path;
 }
 
-/** Registers fixture users (DNs from test/fixtures/make-pki.sh) through the API as the admin. */
-export async function addUsers(t: TestServer, names: string[]): Promise<void> {
-  const dns: Record<string, string> = {
-    alice: "/C=CA/O=Grid/OU=test/CN=Alice Example",
-    bob: "/C=CA/O=Grid/OU=test/CN=Bob Example",
-    carol: "/C=CA/O=Grid/OU=test/CN=Carol Example",
-    erin: "/C=CA/O=Grid/OU=test/CN=Erin Example",
-  };
-  for (const user_name of names) {
-    const r = await t.call("POST", "/api/users", { cred: t.cred("admin"), json: { user_name, cert_dn: dns[user_name], full_name: `${user_name[0]!.toUpperCase()}${user_name.slice(1)} Example`, email: `${user_name}@example.org` } });
-    if (r.status !== 201) throw new Error(`creating ${user_name}: ${r.status} ${r.text}`);
-  }
-}

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { fixturePki } from "../support/pki.js";
-import { startTestServer, type TestServer } from "../support/server.js";
-import { addUsers, contextFor, launch, open } from "./browser.js";
+import { addUsers, startTestServer, type TestServer } from "../support/server.js";
+import { contextFor, launch, open } from "./browser.js";
 
 let t: TestServer;
 let pki: string;

@@ -8,8 +8,8 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { join } from "node:path";
 import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
 import { fixturePki } from "../support/pki.js";
-import { startTestServer, type TestServer } from "../support/server.js";
-import { addUsers, collectErrors, contextFor, launch, open } from "./browser.js";
+import { addUsers, startTestServer, type TestServer } from "../support/server.js";
+import { collectErrors, contextFor, launch, open } from "./browser.js";
 
 let t: TestServer;
 let browser: Browser;

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import type { Browser, Page } from "playwright-core";
 import { fixturePki } from "../support/pki.js";
-import { startTestServer, type TestServer } from "../support/server.js";
-import { addUsers, collectErrors, contextFor, launch, NARROW, open, screenshot } from "./browser.js";
+import { addUsers, startTestServer, type TestServer } from "../support/server.js";
+import { collectErrors, contextFor, launch, NARROW, open, screenshot } from "./browser.js";
 
 let t: TestServer;
 let browser: Browser;

@@ -1,5 +1,5 @@
 // Opens the metadata database named by a URL: SQLite (the embedded default) or PostgreSQL.
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from "kysely";
+import { CompiledQuery, Kysely, sql, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from "kysely";
 import SqliteDatabase from "better-sqlite3";
 import pg from "pg";
 import { mkdirSync } from "node:fs";
@@ -82,4 +82,9 @@ export async function openDatabase(url: string, opts: { poolSize?: number; upTo?
   }
   await (opts.upTo === undefined ? migrateToLatest(db) : migrateTo(db, opts.upTo));
   return { db, dialect, close: () => db.destroy() };
+}
+
+// One round trip to the database: the readiness probe.
+export async function ping(db: Kysely<Database>): Promise<void> {
+  await sql`select 1`.execute(db);
 }

@@ -4,8 +4,8 @@
 // --metrics-allow and to admins.
 import type { FastifyPluginAsync } from "fastify";
 import type { BlockList } from "node:net";
-import { sql } from "kysely";
 import type { Storage } from "../../catalog/housekeeping.js";
+import { ping } from "../../db/connect.js";
 import { forbidden } from "../../errors.js";
 import type { Health } from "../app.js";
 import { addressIn } from "../identity.js";
@@ -32,7 +32,7 @@ export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (ap
   const open = { anonymous: true, publicHttp: true };
   app.get("/healthz", { config: { ...open, doc: { summary: "Liveness: 200 while the process answers" } } }, async () => ({ status: "ok" }));
   app.get("/readyz", { config: { ...open, doc: { summary: "Readiness: 200 when the database and the blob store answer; 503 while shutting down or when either does not" } } }, async (_req, reply) => {
-    const [database, blobs] = await Promise.all([probe(() => sql`select 1`.execute(storage.db)), probe(() => storage.blobs.check())]);
+    const [database, blobs] = await Promise.all([probe(() => ping(storage.db)), probe(() => storage.blobs.check())]);
     const ready = !health.draining && database === "ok" && blobs === "ok";
     reply.code(ready ? 200 : 503).header("cache-control", "no-store");
     return { status: health.draining ? "draining" : ready ? "ready" : "unavailable", database, storage: blobs };

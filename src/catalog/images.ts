@@ -7,7 +7,7 @@ import * as qi from "../db/images.js";
 import * as qu from "../db/users.js";
 import { isUniqueViolation } from "../db/errors.js";
 import type { Actor } from "../policy/actor.js";
-import { authorizeOrThrow, imageScope, maySeeImage, type ImageRef } from "../policy/authorize.js";
+import { authorizeOrThrow, imageScope, maySeeImage, maySeeShares, type ImageRef } from "../policy/authorize.js";
 import { badRequest, conflict, gone, notFound, RepomanError } from "../errors.js";
 import { requireUser } from "./users.js";
 import { collectGarbage, type Storage } from "./housekeeping.js";
@@ -155,8 +155,11 @@ async function visible(db: qu.Executor, actor: Actor | null, ownerName: string, 
 }
 
 export async function getImage(db: Kysely<Database>, actor: Actor | null, ownerName: string, name: string): Promise<ImageView> {
-  return (await visible(db, actor, ownerName, name)).view;
+  return viewFor(actor, (await visible(db, actor, ownerName, name)).view);
 }
+
+// The view as this actor may see it.
+const viewFor = (actor: Actor | null, v: ImageView): ImageView => (maySeeShares(actor) ? v : { ...v, sharedWithUsers: [], sharedWithGroups: [] });
 
 export interface ListQuery extends Omit<qi.ImageFilter, "sharedWithUserId" | "sharedWithGroupId" | "sharedByOwnerId" | "ownedBy"> {
   ownedByUser?: string | undefined;
@@ -203,7 +206,7 @@ export async function listImages(db: Kysely<Database>, actor: Actor | null, quer
   }
   const scope = imageScope(actor, filter.ownedBy);
   if (!detail) return (await qi.listImageNames(db, scope, filter, page, now())).map((r) => ({ ownerName: r.owner_name, name: r.name }));
-  return (await load(db, await qi.listImages(db, scope, filter, page, now()))).map((l) => l.view);
+  return (await load(db, await qi.listImages(db, scope, filter, page, now()))).map((l) => viewFor(actor, l.view));
 }
 
 function fieldsToColumns(f: ImageFields): Partial<Database["images"]> {

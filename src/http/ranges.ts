@@ -10,10 +10,11 @@ export function decideRange(headers: IncomingHttpHeaders, size: number, etag: st
   if (!header) return { kind: "full" };
   const ifRange = headers["if-range"] as string | undefined;
   if (ifRange !== undefined) {
-    const matches = ifRange.startsWith('"') || ifRange.startsWith("W/") ? ifRange === etag : Date.parse(ifRange) >= Math.floor(lastModified.getTime() / 1000) * 1000;
+    // A date must be exactly the Last-Modified (RFC 9110 §13.1.5): an older copy's date must not match.
+    const matches = ifRange.startsWith('"') || ifRange.startsWith("W/") ? ifRange === etag : Date.parse(ifRange) === Math.floor(lastModified.getTime() / 1000) * 1000;
     if (!matches) return { kind: "full" };
   }
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  const m = /^bytes=(\d*)-(\d*)$/i.exec(header.trim());
   if (!m || (m[1] === "" && m[2] === "")) return { kind: "full" };
   let start: number;
   let end: number;

@@ -168,6 +168,10 @@ export function maySeeImage(actor: Actor | null, image: ImageRef): boolean {
   return image.sharedWithGroupIds.some((g) => mine.has(g)) || imagePower(actor, image, "image_modify", "image_modify_group").allowed;
 }
 
+// Whom an image is shared with is for users of the repository, not for anonymous viewers of a
+// public image.
+export const maySeeShares = (actor: Actor | null): boolean => actor !== null;
+
 // maySeeImage for many images at once: the same rules as a description the metadata store turns
 // into a query (public and not expired; own; shared with me or my groups; owned by members of a
 // group that gives me an _group permission; admins see everything).

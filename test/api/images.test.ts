@@ -192,6 +192,13 @@ test("Range, If-None-Match and If-Range", async () => {
   const stale = await download(alice, "/api/images/raw/alice/xen/plain", { range: "bytes=0-9", "if-range": '"0000"' });
   assert.equal(stale.status, 200);
   assert.equal(stale.body.length, 10_000);
+  // If-Range with a date: only the exact Last-Modified continues; a later date is another copy's.
+  const lastModified = part.headers["last-modified"] as string;
+  assert.equal((await download(alice, "/api/images/raw/alice/xen/plain", { range: "bytes=0-9", "if-range": lastModified })).status, 206);
+  const later = new Date(Date.parse(lastModified) + 60_000).toUTCString();
+  assert.equal((await download(alice, "/api/images/raw/alice/xen/plain", { range: "bytes=0-9", "if-range": later })).status, 200);
+  // The range unit is case-insensitive.
+  assert.equal((await download(alice, "/api/images/raw/alice/xen/plain", { range: "Bytes=0-9" })).status, 206);
 });
 
 test("uploads that cannot be accepted are refused and store nothing", async () => {
@@ -318,6 +325,12 @@ test("public images: anonymous metadata and downloads over HTTPS and the plain-H
   const anonList = await t.call("GET", "/api/images");
   assert.deepEqual(anonList.json, [`https://127.0.0.1:${t.port}/api/images/alice/pub.img`]);
   expectError(await t.call("GET", "/api/images/pub.img"), 401);
+  // Whom it is shared with is for users of the repository, not for anonymous viewers.
+  assert.equal((await t.call("POST", "/api/images/alice/pub.img/share/user/bob", { cred: alice })).status, 200);
+  assert.deepEqual((await t.call("GET", "/api/images/alice/pub.img")).json.shared_with, { groups: [], users: [] });
+  assert.deepEqual((await t.call("GET", "/api/images?detail=true")).json.find((i: any) => i.name === "pub.img").shared_with, { groups: [], users: [] });
+  assert.deepEqual((await t.call("GET", "/api/images/alice/pub.img", { cred: bob })).json.shared_with.users, [`https://127.0.0.1:${t.port}/api/users/bob`]);
+  assert.equal((await t.call("DELETE", "/api/images/alice/pub.img/share/user/bob", { cred: alice })).status, 200);
 });
 
 test("expired images are hidden from everyone but owner and admins, and say so to those who could see them", async () => {

@@ -393,7 +393,11 @@ export async function imageView(ctx, owner, name) {
     const users = img.shared_with.users.map(lastSegment);
     const groups = img.shared_with.groups.map(lastSegment);
     const sectionEl = h("section", { class: "card", "aria-labelledby": "sharing-h" }, h("h2", { id: "sharing-h" }, "Sharing"));
-    if (!session.me && !img.unauthenticated_access) return sectionEl;
+    // Whom an image is shared with is not told to anonymous viewers.
+    if (!session.me) {
+      sectionEl.append(h("p", null, "Sign in to see whom it is shared with."));
+      return sectionEl;
+    }
     const item = (kind, target) =>
       h(
         "li",

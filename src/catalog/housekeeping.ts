@@ -10,6 +10,7 @@ import * as qi from "../db/images.js";
 import * as qs from "../db/servers.js";
 import * as qu from "../db/uploads.js";
 import type { BlobStore } from "../blobs/blob-store.js";
+import type { Log } from "../log.js";
 
 export interface Storage {
   db: Kysely<Database>;
@@ -112,7 +113,7 @@ export async function reclaimFromDeadProcesses(s: Storage, serverIds: readonly s
 export async function startHeartbeat(
   s: Storage,
   instance: string,
-  log: (line: Record<string, unknown>) => void,
+  log: Log,
   liveness = DEFAULT_LIVENESS,
 ): Promise<{ stop(): Promise<void> }> {
   const started = new Date().toISOString();
@@ -122,15 +123,15 @@ export async function startHeartbeat(
     const now = Date.now();
     if (!(await qs.beat(s.db, s.serverId, iso(now)))) {
       // Declared dead after a stall: uploads in flight were reclaimed and will fail at commit.
-      log({ level: "warn", msg: "this process had been declared dead by a peer (stalled longer than the lease); registering again" });
+      log.warn("this process had been declared dead by a peer (stalled longer than the lease); registering again");
       await qs.register(s.db, { id: s.serverId, instance, started, heartbeat: iso(now) });
     }
     const uploads = (await reclaimFromSilent(s, liveness)) + (await sweepAbandonedUploads(s));
     const garbage = await collectGarbage(s);
-    if (uploads || garbage) log({ level: "info", msg: "cleaned up after a process that stopped", uploads, garbage });
+    if (uploads || garbage) log.info({ uploads, garbage }, "cleaned up after a process that stopped");
   };
   const timer = setInterval(() => {
-    running = running.then(beat).catch((e) => log({ level: "error", msg: `heartbeat failed: ${String(e)}` }));
+    running = running.then(beat).catch((e) => log.error({ err: e }, "heartbeat failed"));
   }, liveness.heartbeatMs);
   timer.unref();
   return {

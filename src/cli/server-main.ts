@@ -22,8 +22,9 @@ import { defaultValidationOptions, type ValidationOptions } from "../x509/valida
 import { clientCommand, configuredPort, curlCommand, devPkiPaths, ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
 import { devUser, DevUserError } from "./dev-user.js";
 import { VERSION } from "./repoman/version.js";
+import { createLog } from "../log.js";
 
-const log = (line: Record<string, unknown>) => process.stdout.write(JSON.stringify(line) + "\n");
+const log = createLog();
 
 function bootstrapAdmins(c: RawConfig): BootstrapAdmin[] {
   const admins = many(c, "admin").map((l) => parseAdminLine(l, "--admin"));
@@ -115,9 +116,9 @@ async function bootstrap(c: RawConfig, p: Prepared, db: MetadataDb): Promise<voi
   if (p.devPki) admins.push({ userName: "admin", email: "", dn: DEV_ADMIN_DN });
   for (const a of admins) {
     try {
-      if ((await ensureBootstrapAdmin(db.db, a)) === "created") log({ level: "info", msg: `created bootstrap admin '${a.userName}'`, dn: a.dn });
+      if ((await ensureBootstrapAdmin(db.db, a)) === "created") log.info({ dn: a.dn }, `created bootstrap admin '${a.userName}'`);
     } catch (e) {
-      log({ level: "warn", msg: `bootstrap admin '${a.userName}' skipped: ${(e as Error).message}` });
+      log.warn(`bootstrap admin '${a.userName}' skipped: ${(e as Error).message}`);
     }
   }
 }
@@ -175,11 +176,11 @@ function onSignals(stop: (signal: string) => Promise<void>): void {
   const handler = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log({ level: "info", msg: `${signal}: finishing requests in flight, then stopping` });
+    log.info(`${signal}: finishing requests in flight, then stopping`);
     stop(signal).then(
       () => process.exit(0),
       (e) => {
-        log({ level: "error", msg: `shutdown failed: ${String(e)}` });
+        log.error({ err: e }, "shutdown failed");
         process.exit(1);
       },
     );
@@ -217,7 +218,7 @@ async function serve(c: RawConfig): Promise<void> {
   // that dies is replaced, and the uploads it had in flight are cleaned up on its behalf.
   const storage = { db: db.db, blobs: (await blobStore(c, p.dataDir)).blobs, serverId: "primary", keepVersions: keepVersions(c) };
   const recovered = await recoverAtStart(storage, instanceName(c));
-  if (recovered.uploads || recovered.partial || recovered.garbage) log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
+  if (recovered.uploads || recovered.partial || recovered.garbage) log.info(recovered, "cleaned up after interrupted uploads");
   let stopping = false;
   let announced = false;
   const fork = () => {
@@ -231,10 +232,10 @@ async function serve(c: RawConfig): Promise<void> {
     });
     w.on("exit", (code, signal) => {
       if (stopping) return;
-      log({ level: "warn", msg: `worker ${w.process.pid} exited (${signal ?? code}); starting another` });
+      log.warn(`worker ${w.process.pid} exited (${signal ?? code}); starting another`);
       reclaimFromDeadProcesses(storage, [serverId]).then(
-        (r) => r.uploads && log({ level: "info", msg: "cleaned up the dead worker's uploads", ...r }),
-        (e) => log({ level: "error", msg: `cleanup after worker ${w.process.pid} failed: ${String(e)}` }),
+        (r) => r.uploads && log.info(r, "cleaned up the dead worker's uploads"),
+        (e) => log.error({ err: e }, `cleanup after worker ${w.process.pid} failed`),
       );
       fork();
     });

@@ -1,6 +1,6 @@
 // The Fastify application: hooks that establish who is asking before any body is read, error
 // mapping, one log line per request, and the routes of each resource.
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyReply } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyReply } from "fastify";
 import type { Server } from "node:http";
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
@@ -24,6 +24,7 @@ import { Metrics, type Extra, type Kind } from "./metrics.js";
 import type { BlockList } from "node:net";
 import { randomBytes } from "node:crypto";
 import { collectRouteDocs, type RouteDoc } from "./openapi.js";
+import type { Log } from "../log.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -55,7 +56,7 @@ export interface AppDeps {
   publicUrl?: string | undefined;
   // Base URL of the plain-HTTP download listener, or a function of the request's host name.
   publicHttpBase?: ((hostname: string) => string) | undefined;
-  log: (line: Record<string, unknown>) => void;
+  log: Log;
   health: Health;
   metricsAllow: BlockList; // addresses that may read /metrics (admins may too)
   trustStoreInfo: () => Extra;
@@ -71,7 +72,10 @@ export const BODY_LIMIT = 64 * 1024;
 
 export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any, res: any) => void) => Server): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: false,
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // Fastify would log each request twice, at its start and when it completes; the close hook
+    // below writes one line instead, also for requests whose client went away.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
     bodyLimit: BODY_LIMIT,
     // Ids unique across processes and hosts; a client's own X-Request-Id is not trusted.
     genReqId: () => randomBytes(8).toString("hex"),
@@ -108,10 +112,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
       const bytesIn = socket.bytesRead - before.read;
       const bytesOut = socket.bytesWritten - before.written;
       metrics.finished({ method: req.method, route, status: reply.statusCode, kind, aborted, bytesIn, bytesOut, seconds: reply.elapsedTime / 1000 });
-      deps.log({
-        time: new Date().toISOString(),
-        level: "info",
-        request_id: req.id,
+      req.log.info({
         remote: socket.remoteAddress ?? "-",
         identity: req.identity?.status === "authenticated" ? req.identity.dn : "-",
         user: req.actor?.userName ?? "-",
@@ -122,7 +123,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
         bytes_in: bytesIn,
         bytes_out: bytesOut,
         ms: Math.round(reply.elapsedTime * 10) / 10,
-      });
+      }, "request");
     });
   });
 
@@ -171,11 +172,11 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   app.setErrorHandler((err, req, reply) => {
     // A client that went away mid-transfer is no server error: its request line says aborted.
     if (reply.raw.destroyed || !reply.raw.socket || reply.raw.socket.destroyed) {
-      deps.log({ level: "info", msg: "client went away", request_id: req.id, method: req.method, path: req.url, reason: (err as Error)?.message });
+      req.log.info({ method: req.method, path: req.url, reason: (err as Error)?.message }, "client went away");
       return;
     }
     const { status, code, message } = toErrorResponse(err);
-    if (status === 500) deps.log({ level: "error", msg: "unhandled error", request_id: req.id, method: req.method, path: req.url, error: String((err as Error)?.stack ?? err) });
+    if (status === 500) req.log.error({ method: req.method, path: req.url, err }, "unhandled error");
     sendError(req, reply, status, code, message);
   });
   app.setNotFoundHandler((req, reply) => sendError(req, reply, 404, "not_found", `no such resource: ${req.method} ${req.url.split("?")[0]}`));

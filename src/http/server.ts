@@ -17,6 +17,7 @@ import { ChainAuthenticator } from "../x509/authenticator.js";
 import type { ValidationOptions } from "../x509/validate.js";
 import { attachCertificateIdentity, parseCidrs, type FrontEndHeaderStyle } from "./identity.js";
 import { buildApp } from "./app.js";
+import type { Log } from "../log.js";
 
 export interface HostPort {
   host: string;
@@ -49,7 +50,7 @@ export interface ServerOptions {
   serverId?: string | undefined;
   // Versions kept per hypervisor of images that set none (default 5); 0 keeps all.
   keepVersions?: number | undefined;
-  log: (line: Record<string, unknown>) => void;
+  log: Log;
 }
 
 export interface RunningServer {
@@ -83,7 +84,7 @@ function listen(server: http.Server, at: HostPort): Promise<number> {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let store = TrustStore.load(opts.caDir);
   let storeLoaded = Date.now();
-  for (const w of store.warnings) opts.log({ level: "warn", msg: `trust store: ${w}` });
+  for (const w of store.warnings) opts.log.warn(`trust store: ${w}`);
   const authenticator = new ChainAuthenticator(() => store, opts.validation);
   const key = readFileSync(opts.hostKey);
   const cert = readFileSync(opts.hostCert);
@@ -102,7 +103,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const instance = opts.instance ?? (opts.listen.port ? `${hostname()}/${opts.listen.host}:${opts.listen.port}` : storage.serverId);
   if (opts.recoverAtStart ?? true) {
     const recovered = await recoverAtStart(storage, instance);
-    if (recovered.uploads || recovered.partial || recovered.garbage) opts.log({ level: "info", msg: "cleaned up after interrupted uploads", ...recovered });
+    if (recovered.uploads || recovered.partial || recovered.garbage) opts.log.info(recovered, "cleaned up after interrupted uploads");
   }
   const heartbeat = await startHeartbeat(storage, instance, opts.log);
 
@@ -142,7 +143,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     try {
       attachCertificateIdentity(socket, authenticator);
     } catch (e) {
-      opts.log({ level: "error", msg: "certificate validation failed unexpectedly", error: String(e) });
+      opts.log.error({ err: e }, "certificate validation failed unexpectedly");
       socket.destroy();
     }
   });
@@ -173,7 +174,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     store = next;
     storeLoaded = Date.now();
     tlsServer.setSecureContext(contextOptions());
-    opts.log({ level: "info", msg: "trust store reloaded", generation: next.generation, warnings: next.warnings });
+    opts.log.info({ generation: next.generation, warnings: next.warnings }, "trust store reloaded");
   });
 
   const port = await listen(tlsServer, opts.listen);

@@ -13,7 +13,7 @@ import * as qi from "../../src/db/images.js";
 import * as qs from "../../src/db/servers.js";
 import { DEFAULT_KEEP_VERSIONS, recoverAtStart, startHeartbeat, type Storage } from "../../src/catalog/housekeeping.js";
 import { commitUpload } from "../../src/catalog/images.js";
-import { testDatabaseUrl } from "../support/server.js";
+import { collectingLog, testDatabaseUrl } from "../support/server.js";
 
 let dir: string, db: MetadataDb, blobs: FsBlobStore;
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
@@ -42,7 +42,7 @@ test("a peer reclaims the uploads of a process silent for longer than the lease,
   await upload("gone", "images/i1/xen/gone");
   await upload("busy", "images/i1/xen/busy");
   const logs: Record<string, unknown>[] = [];
-  const hb = await startHeartbeat(as("peer"), "host-b/:8443", (l) => logs.push(l), { heartbeatMs: 50, leaseMs: 60_000 });
+  const hb = await startHeartbeat(as("peer"), "host-b/:8443", collectingLog(logs), { heartbeatMs: 50, leaseMs: 60_000 });
   try {
     // The beat that reclaims it logs once its clean-up is complete.
     for (const until = Date.now() + 5000; (await pendingKeys()).length > 1 || !logs.some((l) => l.msg === "cleaned up after a process that stopped"); ) {

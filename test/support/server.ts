@@ -11,6 +11,7 @@ import { client, type Credential } from "./http.js";
 import { FsBlobStore } from "../../src/blobs/fs-store.js";
 import { freshDatabase } from "./postgres.js";
 import type { FrontEndHeaderStyle } from "../../src/http/identity.js";
+import { createLog } from "../../src/log.js";
 
 export const ADMIN_DN = "/C=CA/O=Grid/OU=test/CN=Repo Admin";
 
@@ -63,7 +64,7 @@ export async function startTestServer(
     db,
     blobs: new FsBlobStore(join(dataDir, "images")),
     httpListen: opts.httpListen ? { host: "127.0.0.1", port: 0 } : undefined,
-    log: (l) => logs.push(l),
+    log: collectingLog(logs),
     metricsAllow: opts.metricsAllow,
   });
   return {
@@ -80,6 +81,9 @@ export async function startTestServer(
     },
   };
 }
+
+// A server log whose lines, parsed, are appended to `lines`, for tests to read.
+export const collectingLog = (lines: Record<string, unknown>[]) => createLog({ write: (line: string) => void lines.push(JSON.parse(line)) });
 
 /** Registers fixture users (DNs from test/fixtures/make-pki.sh) through the API as the admin. */
 export async function addUsers(t: TestServer, names: string[]): Promise<void> {

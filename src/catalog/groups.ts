@@ -9,6 +9,7 @@ import { authorizeOrThrow } from "../policy/authorize.js";
 import { isPermission, type Permission } from "../policy/permissions.js";
 import { badRequest, conflict, notFound } from "../errors.js";
 import { requireUser } from "./users.js";
+import { recordChange } from "./audit.js";
 
 export interface GroupView {
   name: string;
@@ -76,6 +77,7 @@ export async function createGroup(
         await q.addMember(trx, row.id, user.id);
       }
       for (const p of permissions) await q.addPermission(trx, row.id, p);
+      await recordChange(trx, actor, { action: "group.create", target: `group ${row.name}`, after: { users: [...new Set(input.users ?? [])], permissions } });
       return view(trx, row);
     });
   } catch (e) {
@@ -96,6 +98,7 @@ export async function renameGroup(db: Kysely<Database>, actor: Actor, name: stri
       authorizeOrThrow(actor, { do: "group.rename", group: ref(g) });
       if (newName !== name && (await q.findGroupByName(trx, newName))) throw conflict(`group '${newName}' already exists`);
       await q.renameGroup(trx, g.id, newName);
+      if (newName !== name) await recordChange(trx, actor, { action: "group.rename", target: `group ${newName}`, before: { name }, after: { name: newName } });
       return view(trx, { ...g, name: newName });
     });
   } catch (e) {
@@ -108,7 +111,9 @@ export async function deleteGroup(db: Kysely<Database>, actor: Actor, name: stri
   await db.transaction().execute(async (trx) => {
     const g = await requireGroup(trx, name);
     authorizeOrThrow(actor, { do: "group.delete", group: ref(g) });
+    const { users, permissions } = await view(trx, g);
     await q.deleteGroup(trx, g.id);
+    await recordChange(trx, actor, { action: "group.delete", target: `group ${name}`, before: { users, permissions } });
   });
 }
 
@@ -118,6 +123,7 @@ export async function addGroupMember(db: Kysely<Database>, actor: Actor, name: s
     const user = await requireUser(trx, userName);
     authorizeOrThrow(actor, { do: "group.membership", group: ref(g) });
     await q.addMember(trx, g.id, user.id);
+    await recordChange(trx, actor, { action: "group.member.add", target: `group ${name}`, after: { user: userName } });
     return view(trx, g);
   });
 }
@@ -129,16 +135,17 @@ export async function removeGroupMember(db: Kysely<Database>, actor: Actor, name
     authorizeOrThrow(actor, { do: "group.membership", group: ref(g) });
     await q.removeMember(trx, g.id, user.id);
     if ((await q.countActiveAdmins(trx)) === 0) throw conflict(`'${userName}' is the last active admin and cannot leave 'admins'`);
+    await recordChange(trx, actor, { action: "group.member.remove", target: `group ${name}`, before: { user: userName } });
     return view(trx, g);
   });
 }
 
 export async function grantPermission(db: Kysely<Database>, actor: Actor, name: string, permission: string): Promise<GroupView> {
-  return changePermission(db, actor, name, permission, q.addPermission);
+  return changePermission(db, actor, name, permission, q.addPermission, "group.permission.grant");
 }
 
 export async function revokePermission(db: Kysely<Database>, actor: Actor, name: string, permission: string): Promise<GroupView> {
-  return changePermission(db, actor, name, permission, q.removePermission);
+  return changePermission(db, actor, name, permission, q.removePermission, "group.permission.revoke");
 }
 
 async function changePermission(
@@ -147,12 +154,14 @@ async function changePermission(
   name: string,
   permission: string,
   apply: (db: q.Executor, groupId: string, p: Permission) => Promise<void>,
+  action: "group.permission.grant" | "group.permission.revoke",
 ): Promise<GroupView> {
   return db.transaction().execute(async (trx) => {
     const g = await requireGroup(trx, name);
     const p = requirePermission(permission);
     authorizeOrThrow(actor, { do: "group.permission", group: ref(g), permission: p });
     await apply(trx, g.id, p);
+    await recordChange(trx, actor, { action, target: `group ${name}`, [action === "group.permission.grant" ? "after" : "before"]: { permission: p } });
     return view(trx, g);
   });
 }

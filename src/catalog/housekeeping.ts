@@ -11,6 +11,9 @@ import * as qs from "../db/servers.js";
 import * as qu from "../db/uploads.js";
 import type { BlobStore } from "../blobs/blob-store.js";
 import type { Log } from "../log.js";
+import { DEFAULT_AUDIT_RETENTION_DAYS, imageTarget, pruneAudit, recordChange, SERVER, type By } from "./audit.js";
+
+const AUDIT_PRUNE_MS = 3_600_000;
 
 export interface Storage {
   db: Kysely<Database>;
@@ -21,12 +24,13 @@ export interface Storage {
 
 // Resumable uploads that are cancelled or abandoned go with their bytes, each once however many
 // processes discard them at the same time.
-export async function discardSessions(s: Storage, rows: readonly qu.SessionRow[]): Promise<number> {
+export async function discardSessions(s: Storage, rows: readonly qu.SessionRow[], by: By, action: "upload.cancel" | "upload.expire"): Promise<number> {
   let n = 0;
   for (const row of rows) {
     const gone = await s.db.transaction().execute(async (trx) => {
       if (!(await qu.deleteSession(trx, row.id))) return false;
       await qi.addGarbage(trx, [row.blob_key], new Date().toISOString());
+      await recordChange(trx, by, { action, target: await imageTarget(trx, row.image_id), before: { upload: row.id, hypervisor: row.hypervisor, length: row.length, offset: row.offset } });
       return true;
     });
     if (gone) n++;
@@ -38,7 +42,7 @@ export async function discardSessions(s: Storage, rows: readonly qu.SessionRow[]
 // Sessions past their expiry, or whose image was deleted. (A chunk still being written to one
 // fails at its end.)
 export async function sweepAbandonedUploads(s: Storage, now = new Date()): Promise<number> {
-  return discardSessions(s, await qu.abandonedSessions(s.db, now.toISOString()));
+  return discardSessions(s, await qu.abandonedSessions(s.db, now.toISOString()), SERVER, "upload.expire");
 }
 
 export const DEFAULT_KEEP_VERSIONS = 5;
@@ -115,10 +119,12 @@ export async function startHeartbeat(
   instance: string,
   log: Log,
   liveness = DEFAULT_LIVENESS,
+  auditRetentionDays = DEFAULT_AUDIT_RETENTION_DAYS,
 ): Promise<{ stop(): Promise<void> }> {
   const started = new Date().toISOString();
   await qs.register(s.db, { id: s.serverId, instance, started, heartbeat: started });
   let running: Promise<void> = Promise.resolve();
+  let lastPrune = 0;
   const beat = async () => {
     const now = Date.now();
     if (!(await qs.beat(s.db, s.serverId, iso(now)))) {
@@ -129,6 +135,12 @@ export async function startHeartbeat(
     const uploads = (await reclaimFromSilent(s, liveness)) + (await sweepAbandonedUploads(s));
     const garbage = await collectGarbage(s);
     if (uploads || garbage) log.info({ uploads, garbage }, "cleaned up after a process that stopped");
+    // Every process prunes, so that no single one needs to be up; an hour apart is soon enough.
+    if (now - lastPrune >= AUDIT_PRUNE_MS) {
+      lastPrune = now;
+      const forgotten = await pruneAudit(s.db, auditRetentionDays, now);
+      if (forgotten) log.info({ events: forgotten, retention_days: auditRetentionDays }, "forgot audit events past their retention");
+    }
   };
   const timer = setInterval(() => {
     running = running.then(beat).catch((e) => log.error({ err: e }, "heartbeat failed"));

@@ -11,6 +11,7 @@ import { authorizeOrThrow, imageScope, maySeeImage, maySeeShares, type ImageRef 
 import { badRequest, conflict, gone, notFound, RepomanError } from "../errors.js";
 import { requireUser } from "./users.js";
 import { collectGarbage, type Storage } from "./housekeeping.js";
+import { difference, recordChange } from "./audit.js";
 
 export { SORT_KEYS, type SortKey } from "../db/images.js";
 
@@ -231,6 +232,21 @@ function changedFields(row: Database["images"], set: Partial<Database["images"]>
     .map(([column]) => FIELD_OF_COLUMN[column] ?? column);
 }
 
+// An image's metadata as the audit log shows it (the API's names).
+const audited = (row: Database["images"], owner: string) => ({
+  owner,
+  name: row.name,
+  description: row.description,
+  os_variant: row.os_variant,
+  os_type: row.os_type,
+  os_arch: row.os_arch,
+  hypervisor: row.hypervisors,
+  read_only: row.read_only !== 0,
+  unauthenticated_access: row.unauthenticated_access !== 0,
+  expires: row.expires,
+  keep_versions: row.keep_versions,
+});
+
 export async function createImage(db: Kysely<Database>, actor: Actor, input: NewImage): Promise<ImageView> {
   try {
     return await db.transaction().execute(async (trx) => {
@@ -240,7 +256,7 @@ export async function createImage(db: Kysely<Database>, actor: Actor, input: New
       if (await qi.findImage(trx, owner.user_name, input.name)) throw conflict(`image '${owner.user_name}/${input.name}' already exists`);
       const at = now();
       const id = randomUUID().replace(/-/g, "");
-      await qi.insertImage(trx, {
+      const row: Database["images"] = {
         id,
         owner_id: owner.id,
         name: input.name,
@@ -258,7 +274,9 @@ export async function createImage(db: Kysely<Database>, actor: Actor, input: New
         modified: at,
         uploaded: null,
         ...fieldsToColumns(input),
-      });
+      };
+      await qi.insertImage(trx, row);
+      await recordChange(trx, actor, { action: "image.create", target: `${owner.user_name}/${input.name}`, after: audited(row, owner.user_name) });
       return (await visible(trx, actor, owner.user_name, input.name)).view;
     });
   } catch (e) {
@@ -289,12 +307,17 @@ export async function modifyImage(s: Storage, actor: Actor, ownerName: string, n
       }
       set.modified = now();
       await qi.updateImage(trx, row.id, set);
+      const removed: string[] = [];
       if (set.hypervisors !== undefined) {
         const keep = new Set(set.hypervisors.split(","));
-        await retire(trx, (await qi.versionsOf(trx, row.id)).filter((v) => !keep.has(v.hypervisor)));
+        removed.push(...(await retire(trx, (await qi.versionsOf(trx, row.id)).filter((v) => !keep.has(v.hypervisor)))));
       }
       if (set.keep_versions !== undefined) {
-        for (const hypervisor of (set.hypervisors ?? row.hypervisors).split(",")) await prune(trx, row.id, hypervisor, set.keep_versions ?? s.keepVersions);
+        for (const hypervisor of (set.hypervisors ?? row.hypervisors).split(",")) removed.push(...(await prune(trx, row.id, hypervisor, set.keep_versions ?? s.keepVersions)));
+      }
+      const changed = difference(audited(row, row.owner_name), audited({ ...row, ...set }, newOwnerName));
+      if (Object.keys(changed.after).length || removed.length) {
+        await recordChange(trx, actor, { action: "image.modify", target: `${row.owner_name}/${row.name}`, before: changed.before, after: { ...changed.after, ...(removed.length ? { versions_deleted: removed } : {}) } });
       }
       return await viewById(trx, row.id);
     });
@@ -311,8 +334,9 @@ export async function deleteImage(s: Storage, actor: Actor, ownerName: string, n
     const { row, ref } = await visible(trx, actor, ownerName, name);
     authorizeOrThrow(actor, { do: "image.delete", image: ref });
     await qi.lockImage(trx, row.id, now());
-    await retire(trx, await qi.versionsOf(trx, row.id));
+    const versions = await retire(trx, await qi.versionsOf(trx, row.id));
     await qi.deleteImage(trx, row.id);
+    await recordChange(trx, actor, { action: "image.delete", target: `${row.owner_name}/${row.name}`, before: { ...audited(row, row.owner_name), versions } });
   });
   await collectGarbage(s);
 }
@@ -327,11 +351,13 @@ export async function setShare(db: Kysely<Database>, actor: Actor, ownerName: st
       const user = await qu.findUserByName(trx, target.name);
       if (!user) throw badRequest(`the user you are trying to share the image with does not exist: '${target.name}'`);
       await (shared ? qi.shareWithUser : qi.unshareWithUser)(trx, row.id, user.id);
+      await recordChange(trx, actor, { action: shared ? "image.share" : "image.unshare", target: `${row.owner_name}/${row.name}`, [shared ? "after" : "before"]: { user: target.name } });
     } else {
       const group = await qu.findGroupByName(trx, target.name);
       if (!group) throw badRequest(`the group you are trying to share the image with does not exist: '${target.name}'`);
       if (shared) authorizeOrThrow(actor, { do: "image.share_with_group", image: ref, groupId: group.id });
       await (shared ? qi.shareWithGroup : qi.unshareWithGroup)(trx, row.id, group.id);
+      await recordChange(trx, actor, { action: shared ? "image.share" : "image.unshare", target: `${row.owner_name}/${row.name}`, [shared ? "after" : "before"]: { group: target.name } });
     }
     return (await load(trx, [row]))[0]!.view;
   });
@@ -340,16 +366,18 @@ export async function setShare(db: Kysely<Database>, actor: Actor, ownerName: st
 // ---- versions --------------------------------------------------------------------------------
 
 // Removes these versions; the blobs no version names any more become garbage (deleted after the
-// commit by collectGarbage). The caller holds the image's lock.
-async function retire(trx: qu.Executor, versions: readonly qi.VersionRow[]): Promise<void> {
-  if (versions.length === 0) return;
+// commit by collectGarbage). The caller holds the image's lock. Returns what went, as
+// HYPERVISOR:VERSION, for the audit log.
+async function retire(trx: qu.Executor, versions: readonly qi.VersionRow[]): Promise<string[]> {
+  if (versions.length === 0) return [];
   await qi.deleteVersions(trx, versions);
   await qi.addGarbage(trx, await qi.unreferencedBlobs(trx, versions.map((v) => v.blob_key)), now());
+  return versions.map((v) => `${v.hypervisor}:${v.version}`);
 }
 
 // Keeps the newest `keep` versions of one hypervisor (0: all of them).
-async function prune(trx: qu.Executor, imageId: string, hypervisor: string, keep: number): Promise<void> {
-  if (keep > 0) await retire(trx, (await qi.versionsOf(trx, imageId, hypervisor)).slice(keep));
+async function prune(trx: qu.Executor, imageId: string, hypervisor: string, keep: number): Promise<string[]> {
+  return keep > 0 ? retire(trx, (await qi.versionsOf(trx, imageId, hypervisor)).slice(keep)) : [];
 }
 
 // The bytes that adding one version would free by pruning: blobs only the pruned versions name.
@@ -406,7 +434,13 @@ export async function rollbackImage(s: Storage, actor: Actor, ownerName: string,
     if (target.version === current.version) throw conflict(`version ${target.version} is already the current one`);
     const added: qi.VersionRow = { ...target, version: current.version + 1, created: at, uploader: actor.userName, comment: r.comment ?? null, restored_from: target.version };
     await qi.insertVersion(trx, added);
-    await prune(trx, row.id, hypervisor, locked.keep_versions ?? s.keepVersions);
+    const pruned = await prune(trx, row.id, hypervisor, locked.keep_versions ?? s.keepVersions);
+    await recordChange(trx, actor, {
+      action: "image.rollback",
+      target: `${row.owner_name}/${row.name}`,
+      before: { hypervisor, version: current.version, sha256: current.sha256 },
+      after: { hypervisor, version: added.version, sha256: added.sha256, restored_from: target.version, comment: added.comment, ...(pruned.length ? { versions_deleted: pruned } : {}) },
+    });
     return { image: await viewById(trx, row.id), version: viewOfVersion(added, true) };
   });
   await collectGarbage(s);
@@ -420,7 +454,7 @@ export interface UploadTicket {
   hypervisor: string;
   blobKey: string;
   maxBytes: number | undefined; // remaining quota
-  uploader: string;
+  by: Actor;
   comment: string | null;
 }
 
@@ -451,7 +485,7 @@ export async function prepareUpload(
     }
   }
   const blobKey = `images/${row.id}/${hypervisor}/${randomUUID()}`;
-  return { imageId: row.id, hypervisor, blobKey, maxBytes, uploader: actor.userName, comment: comment ?? null };
+  return { imageId: row.id, hypervisor, blobKey, maxBytes, by: actor, comment: comment ?? null };
 }
 
 // A plain upload: one request, recorded as this process's until it commits or is abandoned.
@@ -504,19 +538,27 @@ export async function commitUpload(
         return { refusal };
       }
       const previous = (await qi.versionsOf(trx, ticket.imageId, ticket.hypervisor))[0];
+      const version = (previous?.version ?? 0) + 1;
       await qi.insertVersion(trx, {
         image_id: ticket.imageId,
         hypervisor: ticket.hypervisor,
-        version: (previous?.version ?? 0) + 1,
+        version,
         blob_key: ticket.blobKey,
         size: stored.size,
         sha256: stored.sha256,
         created: at,
-        uploader: ticket.uploader,
+        uploader: ticket.by.userName,
         comment: ticket.comment,
         restored_from: null,
       });
-      await prune(trx, ticket.imageId, ticket.hypervisor, image!.keep_versions ?? s.keepVersions);
+      const pruned = await prune(trx, ticket.imageId, ticket.hypervisor, image!.keep_versions ?? s.keepVersions);
+      const owner = (await qu.findUserById(trx, image!.owner_id))!;
+      await recordChange(trx, ticket.by, {
+        action: "image.upload",
+        target: `${owner.user_name}/${image!.name}`,
+        before: previous ? { hypervisor: ticket.hypervisor, version: previous.version, size: previous.size, sha256: previous.sha256 } : undefined,
+        after: { hypervisor: ticket.hypervisor, version, size: stored.size, sha256: stored.sha256, comment: ticket.comment, ...(pruned.length ? { versions_deleted: pruned } : {}) },
+      });
       return { view: await viewById(trx, ticket.imageId) };
     })
     .finally(() => collectGarbage(s));

@@ -10,6 +10,7 @@ import { badRequest, conflict, notFound, RepomanError } from "../errors.js";
 import * as qs from "../db/uploads.js";
 import { BlobSizeError } from "../blobs/blob-store.js";
 import { discardSessions, type Storage } from "./housekeeping.js";
+import { imageTarget, recordChange } from "./audit.js";
 import { authorizeUploadTo, commitUpload, prepareUpload, type ImageView, type UploadTicket } from "./images.js";
 
 export const DEFAULT_UPLOAD_EXPIRY_HOURS = 24;
@@ -63,7 +64,10 @@ export async function createSession(
     writer_token: null,
   };
   try {
-    await qs.insertSession(s.db, row);
+    await s.db.transaction().execute(async (trx) => {
+      await qs.insertSession(trx, row);
+      await recordChange(trx, actor, { action: "upload.start", target: await imageTarget(trx, row.image_id), after: { upload: row.id, hypervisor: row.hypervisor, length, comment: row.comment } });
+    });
   } catch (e) {
     await s.blobs.delete(ticket.blobKey).catch(() => undefined);
     throw e;
@@ -178,7 +182,7 @@ async function complete(s: Storage, actor: Actor, row: qs.SessionRow, hash: Hash
     sha256 = whole.digest("hex");
   }
   running.delete(row.id);
-  const ticket: UploadTicket = { imageId: row.image_id, hypervisor: row.hypervisor, blobKey: row.blob_key, maxBytes: undefined, uploader: actor.userName, comment: row.comment };
+  const ticket: UploadTicket = { imageId: row.image_id, hypervisor: row.hypervisor, blobKey: row.blob_key, maxBytes: undefined, by: actor, comment: row.comment };
   return commitUpload(s, ticket, { size: row.length, sha256 }, (trx) => qs.deleteSession(trx, row.id));
 }
 
@@ -186,5 +190,5 @@ async function complete(s: Storage, actor: Actor, row: qs.SessionRow, hash: Hash
 export async function terminate(s: Storage, actor: Actor, id: string): Promise<void> {
   const row = await ownSession(s, actor, id);
   running.delete(id);
-  await discardSessions(s, [row]);
+  await discardSessions(s, [row], actor, "upload.cancel");
 }

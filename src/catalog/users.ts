@@ -8,6 +8,7 @@ import { collectGarbage, type Storage } from "./housekeeping.js";
 import { isUniqueViolation } from "../db/errors.js";
 import type { Actor } from "../policy/actor.js";
 import { buildActor } from "./actors.js";
+import { difference, recordChange, SERVER } from "./audit.js";
 import { authorize, authorizeOrThrow } from "../policy/authorize.js";
 import { ADMINS_GROUP, USERS_GROUP, type Permission } from "../policy/permissions.js";
 import { badRequest, conflict, notFound } from "../errors.js";
@@ -108,6 +109,9 @@ async function assertFree(db: q.Executor, fields: { userName?: string; dnKey?: s
   }
 }
 
+// A user's fields as the audit log shows them (the API's names).
+const audited = (u: q.UserRow) => ({ full_name: u.full_name, email: u.email, cert_dn: u.client_dn, suspended: u.suspended === 1, quota: u.quota_bytes });
+
 export async function createUser(db: Kysely<Database>, actor: Actor, input: NewUser): Promise<UserView> {
   authorizeOrThrow(actor, { do: "user.create", fields: input.suspended !== undefined ? ["suspended"] : [] });
   const { clientDn, dnKey } = normaliseDn(input.certDn);
@@ -137,6 +141,7 @@ export async function createUser(db: Kysely<Database>, actor: Actor, input: NewU
       };
       await q.insertUser(trx, row);
       for (const g of groups) await q.addMember(trx, g.id, row.id);
+      await recordChange(trx, actor, { action: "user.create", target: `user ${row.user_name}`, after: { ...audited(row), groups: groupNames } });
       return view(trx, actor, row);
     });
   } catch (e) {
@@ -180,6 +185,8 @@ export async function modifyUser(db: Kysely<Database>, actor: Actor, userName: s
       if (set.suspended === 1 && (await q.countActiveAdmins(trx)) === 0) {
         throw conflict(`'${userName}' is the last active admin and cannot be suspended`);
       }
+      const changed = difference(audited(user), audited({ ...user, ...set }));
+      if (Object.keys(changed.after).length) await recordChange(trx, actor, { action: "user.modify", target: `user ${userName}`, ...changed });
       return view(trx, actor, { ...user, ...set });
     });
   } catch (e) {
@@ -194,6 +201,7 @@ export async function deleteUser(s: Storage, actor: Actor, userName: string): Pr
     const user = await requireUser(trx, userName);
     authorizeOrThrow(actor, { do: "user.delete", target: { userId: user.id } });
     const blobs = await qi.blobKeysOfOwner(trx, user.id);
+    const images = await qi.imageNamesOfOwner(trx, user.id);
     await qi.addGarbage(
       trx,
       blobs.map((b) => b.blob_key),
@@ -201,6 +209,7 @@ export async function deleteUser(s: Storage, actor: Actor, userName: string): Pr
     );
     await q.deleteUser(trx, user.id);
     if ((await q.countActiveAdmins(trx)) === 0) throw conflict(`'${userName}' is the last active admin and cannot be deleted`);
+    await recordChange(trx, actor, { action: "user.delete", target: `user ${userName}`, before: { ...audited(user), images } });
   });
   await collectGarbage(s);
 }
@@ -219,9 +228,8 @@ export async function ensureBootstrapAdmin(db: Kysely<Database>, admin: Bootstra
     if (await q.findUserByName(trx, admin.userName)) return "exists";
     const holder = await q.findUserByDnKey(trx, dnKey);
     if (holder) throw conflict(`bootstrap admin '${admin.userName}': DN already belongs to user '${holder.user_name}'`);
-    const id = randomUUID();
-    await q.insertUser(trx, {
-      id,
+    const row: q.UserRow = {
+      id: randomUUID(),
       user_name: admin.userName,
       full_name: "",
       email: admin.email ? admin.email.toLowerCase() : null,
@@ -230,11 +238,13 @@ export async function ensureBootstrapAdmin(db: Kysely<Database>, admin: Bootstra
       suspended: 0,
       quota_bytes: 0,
       created: new Date().toISOString(),
-    });
+    };
+    await q.insertUser(trx, row);
     for (const name of [ADMINS_GROUP, USERS_GROUP]) {
       const g = await q.findGroupByName(trx, name);
-      if (g) await q.addMember(trx, g.id, id);
+      if (g) await q.addMember(trx, g.id, row.id);
     }
+    await recordChange(trx, SERVER, { action: "user.create", target: `user ${row.user_name}`, after: { ...audited(row), groups: [ADMINS_GROUP, USERS_GROUP] } });
     return "created";
   });
 }

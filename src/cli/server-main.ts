@@ -21,6 +21,7 @@ import type { FrontEndHeaderStyle } from "../http/identity.js";
 import { defaultValidationOptions, type ValidationOptions } from "../x509/validate.js";
 import { clientCommand, configuredPort, curlCommand, devPkiPaths, ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
 import { devUser, DevUserError } from "./dev-user.js";
+import { auditCommand } from "./audit.js";
 import { VERSION } from "./repoman/version.js";
 import { createLog } from "../log.js";
 
@@ -99,6 +100,11 @@ function uploadExpiryHours(c: RawConfig): number {
   if (!(n > 0)) throw new ConfigError("upload-expiry: expected a number of hours above 0");
   return n;
 }
+function auditRetentionDays(c: RawConfig): number {
+  const n = Number(one(c, "audit-retention"));
+  if (!(n >= 0)) throw new ConfigError("audit-retention: expected a number of days, 0 to keep every event");
+  return n;
+}
 const instanceName = (c: RawConfig) => one(c, "instance") ?? `${hostname()}/${one(c, "listen")}`;
 
 async function blobStore(c: RawConfig, dataDir: string): Promise<OpenedStore> {
@@ -149,6 +155,7 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     serverId: worker?.serverId,
     keepVersions: keepVersions(c),
     uploadExpiryHours: uploadExpiryHours(c),
+    auditRetentionDays: auditRetentionDays(c),
     metricsAllow: many(c, "metrics-allow").length ? many(c, "metrics-allow") : undefined,
     log,
   });
@@ -250,24 +257,38 @@ async function serve(c: RawConfig): Promise<void> {
   });
 }
 
-// dev-user's own option, --dn DN or --dn=DN, taken out before the server's options are read.
-function takeDn(argv: string[]): { argv: string[]; dn: string | undefined } {
+// The options of one command (dev-user --dn, audit --user …): taken out of the command line
+// before the server's own options are read. "flag" options take no value.
+const COMMAND_OPTIONS: Record<string, Record<string, "value" | "flag">> = {
+  "dev-user": { dn: "value" },
+  audit: { user: "value", action: "value", target: "value", since: "value", until: "value", limit: "value", json: "flag" },
+};
+const ALL_COMMAND_OPTIONS = new Map(Object.values(COMMAND_OPTIONS).flatMap((o) => Object.entries(o)));
+
+function takeCommandOptions(argv: string[]): { argv: string[]; taken: Map<string, string> } {
   const rest: string[] = [];
-  let dn: string | undefined;
+  const taken = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === "--dn") {
-      if (i + 1 >= argv.length) throw new ConfigError("--dn needs a value");
-      dn = argv[++i];
-    } else if (a.startsWith("--dn=")) dn = a.slice("--dn=".length);
-    else rest.push(a);
+    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(a);
+    const kind = m ? ALL_COMMAND_OPTIONS.get(m[1]!) : undefined;
+    if (!m || !kind) {
+      rest.push(a);
+    } else if (kind === "flag") {
+      taken.set(m[1]!, "true");
+    } else if (m[2] !== undefined) {
+      taken.set(m[1]!, m[2]);
+    } else {
+      if (i + 1 >= argv.length) throw new ConfigError(`--${m[1]} needs a value`);
+      taken.set(m[1]!, argv[++i]!);
+    }
   }
-  return { argv: rest, dn };
+  return { argv: rest, taken };
 }
 
 async function main(argv: string[]): Promise<number> {
   try {
-    const { argv: flags, dn } = takeDn(argv);
+    const { argv: flags, taken } = takeCommandOptions(argv);
     const { config, positional, help, version } = loadConfig(flags, process.env);
     if (help) {
       process.stdout.write(helpText() + "\n");
@@ -278,9 +299,14 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const [command = "serve", ...rest] = positional;
-    if (dn !== undefined && command !== "dev-user") throw new ConfigError("--dn is an option of dev-user (see repoman-server --help)");
+    const foreign = [...taken.keys()].find((k) => !(k in (COMMAND_OPTIONS[command] ?? {})));
+    if (foreign) throw new ConfigError(`--${foreign} is an option of ${Object.keys(COMMAND_OPTIONS).find((c) => foreign in COMMAND_OPTIONS[c]!)} (see repoman-server --help)`);
     if (command === "dev-user") {
-      process.stdout.write((await devUser(config, rest, dn)).join("\n") + "\n");
+      process.stdout.write((await devUser(config, rest, taken.get("dn"))).join("\n") + "\n");
+      return 0;
+    }
+    if (command === "audit") {
+      await auditCommand(config, rest, taken, (line) => process.stdout.write(line + "\n"));
       return 0;
     }
     if (command !== "serve" || rest.length > 0) throw new ConfigError(`unknown command "${[command, ...rest].join(" ")}" (see repoman-server --help)`);

@@ -31,7 +31,7 @@ export async function bumpVersion(db: Executor, id: string, at: string) {
     .updateTable("images")
     .set((eb) => ({ version: eb("version", "+", 1), uploaded: at, modified: at }))
     .where("id", "=", id)
-    .returning(["hypervisors", "read_only", "keep_versions"])
+    .returning(["name", "owner_id", "hypervisors", "read_only", "keep_versions"])
     .executeTakeFirst();
 }
 
@@ -396,3 +396,6 @@ export async function usedBytes(db: Executor, ownerId: string): Promise<number> 
 
 export const blobKeysOfOwner = (db: Executor, ownerId: string) =>
   db.selectFrom("image_versions").innerJoin("images", "images.id", "image_versions.image_id").select("image_versions.blob_key").distinct().where("images.owner_id", "=", ownerId).execute();
+
+export const imageNamesOfOwner = async (db: Executor, ownerId: string): Promise<string[]> =>
+  (await db.selectFrom("images").select("name").where("owner_id", "=", ownerId).orderBy("name").execute()).map((r) => r.name);

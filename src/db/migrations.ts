@@ -185,6 +185,27 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // The audit log: every change, with who, when, from where, and before/after values.
+  "0006_audit_events": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("audit_events")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("time", "text", (c) => c.notNull())
+        .addColumn("actor", "text")
+        .addColumn("dn", "text")
+        .addColumn("remote", "text")
+        .addColumn("request_id", "text")
+        .addColumn("action", "text", (c) => c.notNull())
+        .addColumn("target", "text", (c) => c.notNull())
+        .addColumn("before", "text")
+        .addColumn("after", "text")
+        .execute();
+      await db.schema.createIndex("audit_events_by_time").on("audit_events").column("time").execute();
+      await db.schema.createIndex("audit_events_by_actor").on("audit_events").columns(["actor", "id"]).execute();
+      await db.schema.createIndex("audit_events_by_target").on("audit_events").columns(["target", "id"]).execute();
+    },
+  },
 };
 
 /** The migrations in order, for tests that build a database as an earlier release left it. */

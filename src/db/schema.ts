@@ -122,7 +122,23 @@ export interface ServersTable {
   heartbeat: string;
 }
 
+// One change to the repository: who made it, when, from where, and what it changed. Written in the
+// transaction of the change itself, so that no change commits without its record.
+export interface AuditEventsTable {
+  id: string; // sorts in the order events were recorded (see db/audit.ts)
+  time: string;
+  actor: string | null; // user name; null for the server itself (bootstrap, expiry)
+  dn: string | null; // the certificate identity the change was made with
+  remote: string | null; // the client's address, or "local" for repoman-server commands
+  request_id: string | null; // the request's log line has the same id
+  action: string; // e.g. image.modify, group.member.add, upload.finish
+  target: string; // e.g. alice/centos7, group atlas, user bob
+  before: string | null; // JSON: the values the change replaced
+  after: string | null; // JSON: the values it set
+}
+
 export interface Database {
+  audit_events: AuditEventsTable;
   images: ImagesTable;
   image_versions: ImageVersionsTable;
   image_user_shares: ImageUserSharesTable;

@@ -10,6 +10,8 @@ export type GroupRow = GroupsTable;
 export const findUserByName = (db: Executor, userName: string) =>
   db.selectFrom("users").selectAll().where("user_name", "=", userName).executeTakeFirst();
 
+export const findUserById = (db: Executor, id: string) => db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
+
 export const findUserByDnKey = (db: Executor, dnKey: string) =>
   db.selectFrom("users").selectAll().where("dn_key", "=", dnKey).executeTakeFirst();
 

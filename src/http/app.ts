@@ -20,6 +20,7 @@ import { uploadRoutes } from "./routes/uploads.js";
 import { DEFAULT_UPLOAD_EXPIRY_HOURS } from "../catalog/uploads.js";
 import { webRoutes } from "./routes/web.js";
 import { operationsRoutes } from "./routes/operations.js";
+import { auditRoutes } from "./routes/audit.js";
 import { Metrics, type Extra, type Kind } from "./metrics.js";
 import type { BlockList } from "node:net";
 import { randomBytes } from "node:crypto";
@@ -113,7 +114,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
       const bytesOut = socket.bytesWritten - before.written;
       metrics.finished({ method: req.method, route, status: reply.statusCode, kind, aborted, bytesIn, bytesOut, seconds: reply.elapsedTime / 1000 });
       req.log.info({
-        remote: socket.remoteAddress ?? "-",
+        remote: clientAddress(req),
         identity: req.identity?.status === "authenticated" ? req.identity.dn : "-",
         user: req.actor?.userName ?? "-",
         method: req.method,
@@ -149,7 +150,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
     };
     if (req.identity.status === "authenticated") {
       const found = await loadActorByDnKey(deps.storage.db, req.identity.dnKey, req.identity.limited);
-      if (found.status === "ok") req.actor = found.actor;
+      if (found.status === "ok") req.actor = { ...found.actor, origin: { dn: req.identity.dn, remote: clientAddress(req), requestId: req.id } };
       else if (!req.routeOptions.config.anonymous) {
         throw new RepomanError(
           "forbidden",
@@ -190,6 +191,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   await app.register(imageRoutes, { storage });
   await app.register(rawRoutes, { storage, redirectDownloads: deps.redirectDownloads });
   await app.register(uploadRoutes, { storage, expiryHours: deps.uploadExpiryHours ?? DEFAULT_UPLOAD_EXPIRY_HOURS });
+  await app.register(auditRoutes, { db: storage.db });
   await app.register(operationsRoutes, { storage, health: deps.health, metrics, metricsAllow: deps.metricsAllow, extra: deps.trustStoreInfo });
   await app.register(webRoutes, {});
   return app;
@@ -199,6 +201,14 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
 function kindOf(method: string, route: string): Kind {
   if (route.startsWith("/api/images/raw/")) return method === "PUT" ? "upload" : "download";
   return route === "/api/uploads/:id" && method === "PATCH" ? "upload" : "api";
+}
+
+// The client's address: behind a trusted front end, the one it adds last to X-Forwarded-For (what
+// it saw; earlier entries are the client's own say), else the peer of the connection.
+function clientAddress(req: FastifyRequest): string {
+  const forwarded = req.viaTrustedFrontEnd ? req.headers["x-forwarded-for"] : undefined;
+  const last = (Array.isArray(forwarded) ? forwarded.join(",") : forwarded)?.split(",").pop()?.trim();
+  return last || req.raw.socket.remoteAddress || "-";
 }
 
 export function actorOf(req: FastifyRequest): Actor {

@@ -2,6 +2,7 @@
 import type { UserView } from "../catalog/users.js";
 import type { GroupView } from "../catalog/groups.js";
 import type { ImageView, VersionView } from "../catalog/images.js";
+import type { AuditEvent } from "../catalog/audit.js";
 import { groupUrl, rawUrl, rawUrlTemplate, userUrl, type UrlContext } from "./urls.js";
 
 export function userJson(u: UrlContext, v: UserView, images: string[] = []) {
@@ -89,3 +90,16 @@ export function versionJson(u: UrlContext, image: ImageView, v: VersionView) {
     digest_url: `${rawUrl(u.base, image.ownerName, v.hypervisor, image.name)}@sha256:${v.sha256}`,
   };
 }
+
+export const auditEventJson = (e: AuditEvent) => ({
+  id: e.id,
+  time: e.time,
+  user: e.actor,
+  dn: e.dn,
+  remote: e.remote,
+  request_id: e.requestId,
+  action: e.action,
+  target: e.target,
+  before: e.before,
+  after: e.after,
+});

@@ -11,7 +11,8 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { MetadataDb } from "../db/connect.js";
 import type { BlobStore } from "../blobs/blob-store.js";
-import { DEFAULT_KEEP_VERSIONS, recoverAtStart, startHeartbeat, type Storage } from "../catalog/housekeeping.js";
+import { DEFAULT_AUDIT_RETENTION_DAYS } from "../catalog/audit.js";
+import { DEFAULT_KEEP_VERSIONS, DEFAULT_LIVENESS, recoverAtStart, startHeartbeat, type Storage } from "../catalog/housekeeping.js";
 import { TrustStore, watchTrustStore } from "../x509/trust-store.js";
 import { ChainAuthenticator } from "../x509/authenticator.js";
 import type { ValidationOptions } from "../x509/validate.js";
@@ -43,6 +44,7 @@ export interface ServerOptions {
   // Downloads answered with a redirect to a presigned URL valid this many seconds (S3 only).
   redirectDownloads?: number | undefined;
   uploadExpiryHours?: number | undefined;
+  auditRetentionDays?: number | undefined; // default DEFAULT_AUDIT_RETENTION_DAYS; 0 keeps all
   // This server's name among all sharing the database; its next start reclaims what it left.
   instance?: string | undefined;
   // False in cluster workers: the primary recovers before any worker serves.
@@ -105,7 +107,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const recovered = await recoverAtStart(storage, instance);
     if (recovered.uploads || recovered.partial || recovered.garbage) opts.log.info(recovered, "cleaned up after interrupted uploads");
   }
-  const heartbeat = await startHeartbeat(storage, instance, opts.log);
+  const heartbeat = await startHeartbeat(storage, instance, opts.log, DEFAULT_LIVENESS, opts.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS);
 
   const health = { draining: false };
   const frontEndSockets = new WeakSet<Socket>();

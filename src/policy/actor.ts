@@ -15,4 +15,12 @@ export interface Actor {
   isAdmin: boolean;
   // Authenticated with a limited proxy: may read, never change anything.
   readOnly: boolean;
+  // Where the request came from, for the audit log; absent outside HTTP requests.
+  origin?: Origin;
+}
+
+export interface Origin {
+  dn: string; // the certificate identity
+  remote: string; // the client's address
+  requestId: string; // the id of the request's log line
 }

@@ -42,7 +42,8 @@ export type Action =
   | { do: "image.upload"; image: ImageRef } // new content: an upload or a rollback
   | { do: "image.share"; image: ImageRef }
   | { do: "image.delete"; image: ImageRef }
-  | { do: "image.share_with_group"; image: ImageRef; groupId: string };
+  | { do: "image.share_with_group"; image: ImageRef; groupId: string }
+  | { do: "audit.read" };
 
 // `conflict`: refused because of the resource's state (read-only), not for lack of a right.
 export type Decision = { allowed: true } | { allowed: false; reason: string; conflict?: boolean };
@@ -50,7 +51,7 @@ export type Decision = { allowed: true } | { allowed: false; reason: string; con
 const ALLOW: Decision = { allowed: true };
 const deny = (reason: string): Decision => ({ allowed: false, reason });
 
-const READS = new Set<Action["do"]>(["user.list", "user.read", "user.read_private", "group.list", "group.read"]);
+const READS = new Set<Action["do"]>(["user.list", "user.read", "user.read_private", "group.list", "group.read", "audit.read"]);
 
 // Fields a user may change on their own record with user_modify_self.
 const SELF_EDITABLE = new Set(["full_name", "email"]);
@@ -119,6 +120,8 @@ export function authorize(actor: Actor, action: Action): Decision {
       if (!d.allowed) return d;
       return actor.groups.some((g) => g.id === action.groupId) ? ALLOW : deny("you may share only with groups you belong to");
     }
+    case "audit.read":
+      return deny("only admins may read the audit log");
     case "group.permission":
       if (action.group.name === ADMINS_GROUP) return deny("only admins may change the permissions of 'admins'");
       // Granting what you do not hold would let a permission manager escalate to anything.

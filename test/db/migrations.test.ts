@@ -1,6 +1,8 @@
-// Upgrades keep data: a database as release 0.4.0 left it (migrations up to 0003, with image
+// Upgrades keep data. A database as release 0.4.0 left it (migrations up to 0003, with image
 // files in image_files) is migrated, and each of its image files becomes version 1 of its
-// hypervisor, downloadable as before, with the same blob, size, checksum and time.
+// hypervisor, downloadable as before, with the same blob, size, checksum and time. A database
+// with versions and resumable uploads (up to 0005, before the audit log) keeps its rows and
+// gains an empty audit log.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
@@ -87,6 +89,39 @@ test("0004: every file of release 0.4.0 becomes version 1 of its hypervisor; not
       assert.equal(after.files.find((f) => f.hypervisor === "xen")!.version, 2);
       const kept = await images.listVersions(db.db, alice, "alice", "sl6.img", "xen");
       assert.deepEqual(kept.versions.map((v) => [v.version, v.current, v.uploader]), [[2, true, "alice"], [1, false, null]]);
+    } finally {
+      await db.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("0006: a database with versions and resumable uploads (up to 0005) gains an empty audit log, and its next change is recorded", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "repoman-migrate-"));
+  const url = await testDatabaseUrl(dir);
+  try {
+    const old = await openDatabase(url, { upTo: "0005_upload_sessions" });
+    const at = "2026-12-01T10:00:00.000Z";
+    const userId = randomUUID();
+    await sql`insert into users (id, user_name, full_name, email, client_dn, dn_key, suspended, quota_bytes, created)
+              values (${userId}, 'alice', 'Alice', null, '/C=CA/O=Grid/CN=Alice', 'c=ca,o=grid,cn=alice', 0, 0, ${at})`.execute(old.db);
+    await sql`insert into group_members (group_id, user_id) select id, ${userId} from groups where name = 'users'`.execute(old.db);
+    await sql`insert into images (id, owner_id, name, description, os_variant, os_type, os_arch, hypervisors, read_only, unauthenticated_access, expires, version, keep_versions, created, modified, uploaded)
+              values ('img1', ${userId}, 'sl6.img', 'd', null, null, null, 'xen', 0, 0, null, 0, null, ${at}, ${at}, null)`.execute(old.db);
+    await old.close();
+
+    const db = await openDatabase(url);
+    try {
+      assert.deepEqual(await db.db.selectFrom("audit_events").selectAll().execute(), [], "no history is invented for what came before");
+      const alice = await buildActor(db.db, (await db.db.selectFrom("users").selectAll().executeTakeFirstOrThrow())!, false);
+      assert.equal((await images.getImage(db.db, alice, "alice", "sl6.img")).description, "d");
+      await images.modifyImage({ db: db.db, blobs: new FsBlobStore(join(dir, "images")), serverId: "test", keepVersions: DEFAULT_KEEP_VERSIONS }, alice, "alice", "sl6.img", { description: "e" });
+      const events = await db.db.selectFrom("audit_events").selectAll().execute();
+      assert.deepEqual(
+        events.map((e) => [e.actor, e.remote, e.action, e.target, e.before, e.after]),
+        [["alice", "local", "image.modify", "alice/sl6.img", '{"description":"d"}', '{"description":"e"}']],
+      );
     } finally {
       await db.close();
     }

@@ -20,6 +20,7 @@ export interface Storage {
   blobs: BlobStore;
   serverId: string; // this process, for upload bookkeeping
   keepVersions: number; // versions kept per hypervisor of images that set none; 0 = all
+  observeCommit?: (seconds: number) => void; // for /metrics
 }
 
 // Resumable uploads that are cancelled or abandoned go with their bytes, each once however many

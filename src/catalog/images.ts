@@ -516,6 +516,7 @@ export async function commitUpload(
   stored: { size: number; sha256: string },
   claim: (trx: qu.Executor) => Promise<boolean> = (trx) => qi.removePendingUpload(trx, ticket.blobKey),
 ): Promise<ImageView> {
+  const started = performance.now();
   const outcome = await s.db
     .transaction()
     .execute(async (trx) => {
@@ -563,6 +564,7 @@ export async function commitUpload(
     })
     .finally(() => collectGarbage(s));
   if (!outcome.view) throw conflict(outcome.refusal);
+  s.observeCommit?.((performance.now() - started) / 1000);
   return outcome.view;
 }
 

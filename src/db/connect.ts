@@ -29,6 +29,8 @@ export interface MetadataDb {
   db: Kysely<Database>;
   dialect: Dialect;
   close(): Promise<void>;
+  // Connections of the PostgreSQL pool, for /metrics; SQLite has no pool.
+  poolStats?: () => { total: number; idle: number; waiting: number };
 }
 
 export function defaultDatabaseUrl(dataDir: string): string {
@@ -61,6 +63,7 @@ function withStatementCache(sqlite: SqliteDatabase.Database, max = 500) {
 export async function openDatabase(url: string, opts: { poolSize?: number; upTo?: string } = {}): Promise<MetadataDb> {
   let db: Kysely<Database>;
   let dialect: Dialect;
+  let poolStats: MetadataDb["poolStats"];
   if (url.startsWith("sqlite:")) {
     const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
     if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
@@ -77,11 +80,12 @@ export async function openDatabase(url: string, opts: { poolSize?: number; upTo?
     const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dialect = "postgres";
+    poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
   } else {
     throw new Error(`unsupported database URL "${url}": use sqlite:PATH or postgres://…`);
   }
   await (opts.upTo === undefined ? migrateToLatest(db) : migrateTo(db, opts.upTo));
-  return { db, dialect, close: () => db.destroy() };
+  return { db, dialect, close: () => db.destroy(), ...(poolStats ? { poolStats } : {}) };
 }
 
 // One round trip to the database: the readiness probe.

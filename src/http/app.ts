@@ -21,7 +21,7 @@ import { DEFAULT_UPLOAD_EXPIRY_HOURS } from "../catalog/uploads.js";
 import { webRoutes } from "./routes/web.js";
 import { operationsRoutes } from "./routes/operations.js";
 import { auditRoutes } from "./routes/audit.js";
-import { Metrics, type Extra, type Kind } from "./metrics.js";
+import type { Metrics, Sampled, Kind } from "./metrics.js";
 import type { BlockList } from "node:net";
 import { randomBytes } from "node:crypto";
 import { collectRouteDocs, type RouteDoc } from "./openapi.js";
@@ -60,7 +60,8 @@ export interface AppDeps {
   log: Log;
   health: Health;
   metricsAllow: BlockList; // addresses that may read /metrics (admins may too)
-  trustStoreInfo: () => Extra;
+  metrics: Metrics;
+  sample: () => Sampled; // read at each scrape of /metrics
 }
 
 // What /readyz reports besides its checks: a server that is shutting down says so, so that load
@@ -100,7 +101,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   // One line per request once its response closes, finished or not: a download the client gave up
   // halfway is logged too (aborted), with the bytes that crossed the connection (TLS included)
   // while the request was served.
-  const metrics = new Metrics();
+  const { metrics } = deps;
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
     const socket = req.raw.socket;
@@ -192,7 +193,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   await app.register(rawRoutes, { storage, redirectDownloads: deps.redirectDownloads });
   await app.register(uploadRoutes, { storage, expiryHours: deps.uploadExpiryHours ?? DEFAULT_UPLOAD_EXPIRY_HOURS });
   await app.register(auditRoutes, { db: storage.db });
-  await app.register(operationsRoutes, { storage, health: deps.health, metrics, metricsAllow: deps.metricsAllow, extra: deps.trustStoreInfo });
+  await app.register(operationsRoutes, { storage, health: deps.health, metrics, metricsAllow: deps.metricsAllow, sample: deps.sample });
   await app.register(webRoutes, {});
   return app;
 }

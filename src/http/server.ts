@@ -18,6 +18,7 @@ import { ChainAuthenticator } from "../x509/authenticator.js";
 import type { ValidationOptions } from "../x509/validate.js";
 import { attachCertificateIdentity, parseCidrs, type FrontEndHeaderStyle } from "./identity.js";
 import { buildApp } from "./app.js";
+import { Metrics } from "./metrics.js";
 import type { Log } from "../log.js";
 
 export interface HostPort {
@@ -101,7 +102,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     minVersion: "TLSv1.2" as const,
   });
 
-  const storage: Storage = { db: opts.db.db, blobs: opts.blobs, serverId: opts.serverId ?? randomUUID(), keepVersions: opts.keepVersions ?? DEFAULT_KEEP_VERSIONS };
+  const metrics = new Metrics();
+  const storage: Storage = {
+    db: opts.db.db,
+    blobs: opts.blobs,
+    serverId: opts.serverId ?? randomUUID(),
+    keepVersions: opts.keepVersions ?? DEFAULT_KEEP_VERSIONS,
+    observeCommit: (seconds) => metrics.committed(seconds),
+  };
   const instance = opts.instance ?? (opts.listen.port ? `${hostname()}/${opts.listen.host}:${opts.listen.port}` : storage.serverId);
   if (opts.recoverAtStart ?? true) {
     const recovered = await recoverAtStart(storage, instance);
@@ -132,7 +140,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       log: opts.log,
       health,
       metricsAllow: parseCidrs("metrics-allow", opts.metricsAllow ?? ["127.0.0.1", "::1"]),
-      trustStoreInfo: () => ({ trustStoreGeneration: store.generation, trustStoreLoaded: Math.floor(storeLoaded / 1000) }),
+      metrics,
+      sample: () => ({
+        trustStoreGeneration: store.generation,
+        trustStoreLoaded: Math.floor(storeLoaded / 1000),
+        crls: store.crls(),
+        verdictCache: authenticator.stats(),
+        dbPool: opts.db.poolStats?.(),
+      }),
     },
     (handler) => {
       tlsServer = https.createServer({ ...contextOptions(), requestCert: true, rejectUnauthorized: false }, handler);

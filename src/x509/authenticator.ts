@@ -49,6 +49,8 @@ export class ChainAuthenticator {
   private generation: number | undefined;
   private readonly clock: () => number;
   private readonly maxEntries: number;
+  private hits = 0;
+  private misses = 0;
 
   constructor(
     private readonly store: () => TrustStore,
@@ -71,9 +73,11 @@ export class ChainAuthenticator {
     if (hit && hit.expires > now) {
       this.cache.delete(key); // re-insert: Map order is our recency order
       this.cache.set(key, hit);
+      this.hits++;
       return hit.result;
     }
     this.cache.delete(key);
+    this.misses++;
 
     let result: AuthResult;
     let expires: number;
@@ -95,6 +99,10 @@ export class ChainAuthenticator {
       this.cache.delete(oldest);
     }
     return result;
+  }
+
+  stats(): { hits: number; misses: number; entries: number } {
+    return { hits: this.hits, misses: this.misses, entries: this.cache.size };
   }
 }
 

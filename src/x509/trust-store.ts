@@ -24,6 +24,11 @@ export class TrustStore {
   private readonly crlsByIssuer = new Map<string, Crl[]>();
   private readonly anchors = new Set<Certificate>();
 
+  /** Each CRL in use, by its issuer (OpenSSL one-line form), for monitoring. */
+  crls(): { issuer: string; thisUpdate: Date; nextUpdate: Date | undefined }[] {
+    return [...this.crlsByIssuer.values()].flat().map((c) => ({ issuer: nameToOneline(c.issuer.der), thisUpdate: c.thisUpdate, nextUpdate: c.nextUpdate }));
+  }
+
   private constructor(
     readonly dir: string,
     readonly cas: readonly Certificate[],

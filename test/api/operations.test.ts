@@ -141,6 +141,22 @@ test("/metrics: requests by route and status, aborted transfers, bytes, duration
   assert.ok(value("process_resident_memory_bytes") > 10 * MIB);
   assert.ok(value("process_open_fds") > 0);
   assert.equal(value("repoman_trust_store_generation") > 0, true);
+  // Every CA of the fixture has a CRL: their age and expiry, by issuer name (two CAs each).
+  const ages = [...r.text.matchAll(/^repoman_crl_age_seconds\{issuer="([^"]+)"\} (\d+)$/gm)];
+  assert.deepEqual(ages.map(([, issuer]) => issuer).sort(), ["/C=CA/O=Grid/CN=Test Grid CA", "/C=CA/O=Grid/CN=Test Grid Issuing CA"]);
+  for (const [, issuer, age] of ages) {
+    assert.ok(Number(age) >= 0 && Number(age) < 30 * 86400, `${issuer}: ${age}`);
+    assert.ok(value(`repoman_crl_next_update_timestamp_seconds{issuer="${issuer}"}`) > Date.now() / 1000);
+  }
+  // Every request above came over TLS with a certificate: validated once per chain, then cached.
+  assert.ok(value('repoman_auth_verdict_cache_total{result="miss"}') >= 1);
+  assert.ok(value('repoman_auth_verdict_cache_total{result="hit"}') >= 1);
+  assert.ok(value("repoman_auth_verdict_cache_entries") >= 1);
+  // The uploads of this file committed, and their commits were timed.
+  assert.ok(value("repoman_upload_commit_duration_seconds_count") >= 1);
+  // A PostgreSQL server's pool, by state; SQLite has none.
+  if (process.env.REPOMAN_TEST_POSTGRES_URL) assert.ok(value('repoman_db_pool_connections{state="idle"}') + value('repoman_db_pool_connections{state="busy"}') >= 1);
+  else assert.doesNotMatch(r.text, /repoman_db_pool/);
   // Labels name route patterns, never raw paths: their number stays bounded.
   assert.doesNotMatch(r.text, /route="\/api\/images\/raw\/alice/);
 });

@@ -9,7 +9,7 @@ import { ping } from "../../db/connect.js";
 import { forbidden } from "../../errors.js";
 import type { Health } from "../app.js";
 import { addressIn } from "../identity.js";
-import type { Extra, Metrics } from "../metrics.js";
+import type { Metrics, Sampled } from "../metrics.js";
 
 async function probe(check: () => Promise<unknown>): Promise<string> {
   try {
@@ -25,10 +25,10 @@ export interface OperationsOptions {
   health: Health;
   metrics: Metrics;
   metricsAllow: BlockList;
-  extra: () => Extra;
+  sample: () => Sampled;
 }
 
-export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (app, { storage, health, metrics, metricsAllow, extra }) => {
+export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (app, { storage, health, metrics, metricsAllow, sample }) => {
   const open = { anonymous: true, publicHttp: true };
   app.get("/healthz", { config: { ...open, doc: { summary: "Liveness: 200 while the process answers" } } }, async () => ({ status: "ok" }));
   app.get("/readyz", { config: { ...open, doc: { summary: "Readiness: 200 when the database and the blob store answer; 503 while shutting down or when either does not" } } }, async (_req, reply) => {
@@ -39,6 +39,6 @@ export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (ap
   });
   app.get("/metrics", { config: { ...open, doc: { summary: "Prometheus metrics of this process (to --metrics-allow addresses and admins)" } } }, async (req, reply) => {
     if (!addressIn(metricsAllow, req.raw.socket.remoteAddress) && !req.actor?.isAdmin) throw forbidden("metrics are served to the addresses of --metrics-allow and to admins");
-    return reply.type("text/plain; version=0.0.4; charset=utf-8").header("cache-control", "no-store").send(metrics.render(extra()));
+    return reply.type("text/plain; version=0.0.4; charset=utf-8").header("cache-control", "no-store").send(metrics.render(sample()));
   });
 };

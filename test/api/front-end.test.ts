@@ -79,6 +79,20 @@ test("identity headers sent by a client through nginx are replaced, not trusted"
   assert.equal(r.status, 401, r.text);
 });
 
+test("the client's address in logs is what the front end saw: a client cannot choose it", async () => {
+  const lineOf = (r: { headers: Record<string, unknown> }) => t.logs.find((l) => l.request_id === r.headers["x-request-id"]);
+  // Through nginx, which replaces X-Forwarded-For with the address it saw.
+  const spoofed = await viaNginx()("GET", "/api/whoami", { cred: t.cred("alice"), headers: { "x-forwarded-for": "203.0.113.9" } });
+  assert.equal(spoofed.status, 200, spoofed.text);
+  assert.equal(lineOf(spoofed)?.remote, "127.0.0.1");
+  // A trusted front end that appends: its own entry, the last, is the one believed.
+  const appended = await client(t.server.proxyPort!, "")("GET", "/healthz", { plain: true, headers: { "x-forwarded-for": "203.0.113.9, 198.51.100.7" } });
+  assert.equal(lineOf(appended)?.remote, "198.51.100.7");
+  // Sent straight to the HTTPS listener, the header is the client's say and is ignored.
+  const direct = await t.call("GET", "/api/whoami", { cred: t.cred("alice"), headers: { "x-forwarded-for": "203.0.113.9" } });
+  assert.equal(lineOf(direct)?.remote, "127.0.0.1");
+});
+
 test("a certificate nginx refuses (revoked) never reaches repoman-server", async () => {
   const seen = t.logs.length;
   const r = await viaNginx()("GET", "/api/whoami", { cred: t.cred("carol") });

@@ -47,6 +47,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "host-cert", arg: "FILE", help: "Server certificate (PEM). Default: DATA_DIR/dev-pki/hostcert.pem, generated with a development CA when missing." },
   { key: "host-key", arg: "FILE", help: "Server private key (PEM), unencrypted." },
   {
+    key: "list-signing-cert",
+    arg: "FILE",
+    help: "Certificate (PEM, its chain may follow) that signs image lists for grid sites; its extended key usage should allow e-mail protection, as IGTF robot certificates do. Default: the host certificate.",
+  },
+  { key: "list-signing-key", arg: "FILE", help: "Private key (PEM, unencrypted) of --list-signing-cert." },
+  {
     key: "ca-dir",
     arg: "DIR",
     help: "Trusted CAs and CRLs in the grid layout (<hash>.0, <hash>.r0), re-read on change. Default: $X509_CERT_DIR, else /etc/grid-security/certificates, else the development CA.",

@@ -155,6 +155,13 @@ async function visible(db: qu.Executor, actor: Actor | null, ownerName: string, 
   throw notFound(`image '${ownerName}/${name}' does not exist, but you can see ${owners.map((o) => `${o}/${name}`).join(", ")} (name the owner: ${hint} with the repoman client, /api/images/OWNER/${name} in the API)`);
 }
 
+// An image the actor may see, with what policy needs to know about it (for decisions made
+// elsewhere in the catalog: image lists).
+export async function imageWithRef(db: qu.Executor, actor: Actor | null, ownerName: string, name: string): Promise<{ view: ImageView; ref: ImageRef }> {
+  const { view, ref } = await visible(db, actor, ownerName, name);
+  return { view, ref };
+}
+
 export async function getImage(db: Kysely<Database>, actor: Actor | null, ownerName: string, name: string): Promise<ImageView> {
   return viewFor(actor, (await visible(db, actor, ownerName, name)).view);
 }
@@ -551,6 +558,7 @@ export async function commitUpload(
         uploader: ticket.by.userName,
         comment: ticket.comment,
         restored_from: null,
+        sha512: null,
       });
       const pruned = await prune(trx, ticket.imageId, ticket.hypervisor, image!.keep_versions ?? s.keepVersions);
       const owner = (await qu.findUserById(trx, image!.owner_id))!;

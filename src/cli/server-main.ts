@@ -135,6 +135,7 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
   const proxyListen = one(c, "proxy-listen");
   const httpListen = one(c, "http-listen");
   if (proxyListen && trustedProxies.length === 0) throw new ConfigError("proxy-listen needs at least one --trusted-proxy");
+  if (!!one(c, "list-signing-cert") !== !!one(c, "list-signing-key")) throw new ConfigError("give both --list-signing-cert and --list-signing-key, or neither to sign image lists with the host certificate");
   return startServer({
     listen: parseHostPort(one(c, "listen")!, "listen"),
     proxyListen: proxyListen ? parseHostPort(proxyListen, "proxy-listen") : undefined,
@@ -142,6 +143,8 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     httpPublicUrl: one(c, "http-public-url"),
     hostCert: p.hostCert,
     hostKey: p.hostKey,
+    listSigningCert: one(c, "list-signing-cert"),
+    listSigningKey: one(c, "list-signing-key"),
     caDir: p.caDir,
     validation: validationOptions(c),
     trustedProxies,

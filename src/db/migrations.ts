@@ -206,6 +206,39 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("audit_events_by_target").on("audit_events").columns(["target", "id"]).execute();
     },
   },
+  // Image lists (HEPiX), published for grid sites to subscribe to; SHA-512s computed when a list
+  // first names a version.
+  "0007_image_lists": {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable("image_lists")
+        .addColumn("id", "text", (c) => c.primaryKey()) // dc:identifier, a UUID
+        .addColumn("owner_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("group_id", "text", (c) => c.references("groups.id").onDelete("set null"))
+        .addColumn("title", "text", (c) => c.notNull())
+        .addColumn("description", "text", (c) => c.notNull())
+        .addColumn("expires", "text", (c) => c.notNull())
+        .addColumn("version", "integer", (c) => c.notNull())
+        .addColumn("content_sha256", "text")
+        .addColumn("signed_at", "text")
+        .addColumn("created", "text", (c) => c.notNull())
+        .addColumn("modified", "text", (c) => c.notNull())
+        .addUniqueConstraint("image_lists_owner_name", ["owner_id", "name"])
+        .execute();
+      await db.schema
+        .createTable("image_list_entries")
+        .addColumn("list_id", "text", (c) => c.notNull().references("image_lists.id").onDelete("cascade"))
+        .addColumn("position", "integer", (c) => c.notNull())
+        .addColumn("image_id", "text", (c) => c.notNull().references("images.id").onDelete("cascade"))
+        .addColumn("hypervisor", "text", (c) => c.notNull())
+        .addColumn("version", "integer") // null: whichever version is current
+        .addPrimaryKeyConstraint("image_list_entries_pk", ["list_id", "position"])
+        .execute();
+      await db.schema.createIndex("image_list_entries_by_image").on("image_list_entries").column("image_id").execute();
+      await db.schema.alterTable("image_versions").addColumn("sha512", "text").execute();
+    },
+  },
 };
 
 /** The migrations in order, for tests that build a database as an earlier release left it. */

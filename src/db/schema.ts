@@ -64,6 +64,7 @@ export interface ImageVersionsTable {
   uploader: string | null; // user name; null for files uploaded before versions existed
   comment: string | null;
   restored_from: number | null; // a rollback: the version whose bytes this one brings back
+  sha512: string | null; // computed when an image list first names this version
 }
 
 export interface ImageUserSharesTable {
@@ -137,7 +138,33 @@ export interface AuditEventsTable {
   after: string | null; // JSON: the values it set
 }
 
+// A published image list (HEPiX): a named set of image files that grid sites subscribe to.
+export interface ImageListsTable {
+  id: string; // dc:identifier, a UUID that stays the list's for good
+  owner_id: string;
+  name: string; // in its URL, unique per owner
+  group_id: string | null; // whose members may change it too
+  title: string;
+  description: string;
+  expires: string; // dc:date:expires
+  version: number; // hv:version: raised whenever the content changes, never lowered
+  content_sha256: string | null; // of the content (images and fields) version was raised for
+  signed_at: string | null; // dc:date:created of that version
+  created: string;
+  modified: string;
+}
+
+export interface ImageListEntriesTable {
+  list_id: string;
+  position: number;
+  image_id: string;
+  hypervisor: string;
+  version: number | null; // null: whichever version is current
+}
+
 export interface Database {
+  image_lists: ImageListsTable;
+  image_list_entries: ImageListEntriesTable;
   audit_events: AuditEventsTable;
   images: ImagesTable;
   image_versions: ImageVersionsTable;

@@ -21,6 +21,8 @@ import { DEFAULT_UPLOAD_EXPIRY_HOURS } from "../catalog/uploads.js";
 import { webRoutes } from "./routes/web.js";
 import { operationsRoutes } from "./routes/operations.js";
 import { auditRoutes } from "./routes/audit.js";
+import { listRoutes } from "./routes/lists.js";
+import type { Signer } from "../x509/smime.js";
 import type { Metrics, Sampled, Kind } from "./metrics.js";
 import type { BlockList } from "node:net";
 import { randomBytes } from "node:crypto";
@@ -61,6 +63,7 @@ export interface AppDeps {
   health: Health;
   metricsAllow: BlockList; // addresses that may read /metrics (admins may too)
   metrics: Metrics;
+  signer: Signer; // of image lists
   sample: () => Sampled; // read at each scrape of /metrics
 }
 
@@ -193,6 +196,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   await app.register(rawRoutes, { storage, redirectDownloads: deps.redirectDownloads });
   await app.register(uploadRoutes, { storage, expiryHours: deps.uploadExpiryHours ?? DEFAULT_UPLOAD_EXPIRY_HOURS });
   await app.register(auditRoutes, { db: storage.db });
+  await app.register(listRoutes, { storage, signer: deps.signer });
   await app.register(operationsRoutes, { storage, health: deps.health, metrics, metricsAllow: deps.metricsAllow, sample: deps.sample });
   await app.register(webRoutes, {});
   return app;

@@ -3,6 +3,10 @@ import type { UserView } from "../catalog/users.js";
 import type { GroupView } from "../catalog/groups.js";
 import type { ImageView, VersionView } from "../catalog/images.js";
 import type { AuditEvent } from "../catalog/audit.js";
+import type { ListDocument, ListView } from "../catalog/image-lists.js";
+import { readCertificate } from "../x509/certificate.js";
+import { nameToOneline } from "../x509/dn.js";
+import type { Signer } from "../x509/smime.js";
 import { groupUrl, rawUrl, rawUrlTemplate, userUrl, type UrlContext } from "./urls.js";
 
 export function userJson(u: UrlContext, v: UserView, images: string[] = []) {
@@ -103,3 +107,64 @@ export const auditEventJson = (e: AuditEvent) => ({
   before: e.before,
   after: e.after,
 });
+
+export const listJson = (u: UrlContext, v: ListView) => ({
+  owner: v.ownerName,
+  name: v.name,
+  identifier: v.identifier,
+  title: v.title,
+  description: v.description,
+  group: v.group,
+  expires: v.expires,
+  version: v.version,
+  signed: v.signedAt,
+  created: v.created,
+  modified: v.modified,
+  url: `${u.base}/api/lists/${v.ownerName}/${v.name}/image.list`,
+  json_url: `${u.base}/api/lists/${v.ownerName}/${v.name}/image.json`,
+  images: v.entries.map((e) => ({
+    image: e.image,
+    hypervisor: e.hypervisor,
+    pinned: e.pinned,
+    ...("omitted" in e.listed ? { omitted: e.listed.omitted } : { version: e.listed.version, size: e.listed.size, sha512: e.listed.sha512 }),
+  })),
+});
+
+// Seconds only: the HEPiX tools read dates as %Y-%m-%dT%H:%M:%SZ.
+const hepixDate = (iso: string) => new Date(iso).toISOString().replace(/\.\d+Z$/, "Z");
+
+// A HEPiX image list (the fields hepixvmitrust requires of lists, endorsers and images). The
+// endorser is who signs it — subscribers check that the signer is the list's hv:dn and hv:ca —
+// and dc:creator is who published it here.
+export function imageListDocument(u: UrlContext, d: ListDocument, signer: Signer) {
+  const signerCert = readCertificate(signer.chain[0]!);
+  return {
+    "hv:imagelist": {
+      "dc:identifier": d.list.identifier,
+      "dc:title": d.list.title,
+      "dc:description": d.list.description || d.list.title,
+      "dc:source": `${u.base}/`,
+      "dc:date:created": hepixDate(d.list.signedAt ?? d.list.modified),
+      "dc:date:expires": hepixDate(d.list.expires),
+      "hv:version": String(d.list.version),
+      "hv:uri": `${u.base}/api/lists/${d.list.ownerName}/${d.list.name}/image.list`,
+      "hv:endorser": { "hv:x509": { "hv:dn": nameToOneline(signerCert.subject.der), "hv:ca": nameToOneline(signerCert.issuer.der), "hv:email": d.publisher.email ?? "", "dc:creator": d.publisher.dn } },
+      "hv:images": d.images.map((i) => ({
+        "hv:image": {
+          "dc:identifier": i.identifier,
+          "dc:title": i.image.name,
+          "dc:description": i.image.description || i.image.name,
+          "hv:version": String(i.version),
+          "hv:hypervisor": i.entry.hypervisor,
+          "hv:size": i.size,
+          "sl:checksum:sha512": i.sha512,
+          "sl:os": i.image.osType ?? "",
+          "sl:osversion": i.image.osVariant ?? "",
+          "sl:arch": i.image.osArch ?? "",
+          "sl:comments": i.comment ?? "",
+          "hv:uri": `${rawUrl(u.publicHttpBase ?? u.base, i.image.ownerName, i.entry.hypervisor, i.image.name)}?version=${i.version}`,
+        },
+      })),
+    },
+  };
+}

@@ -19,6 +19,7 @@ import type { ValidationOptions } from "../x509/validate.js";
 import { attachCertificateIdentity, parseCidrs, type FrontEndHeaderStyle } from "./identity.js";
 import { buildApp } from "./app.js";
 import { Metrics } from "./metrics.js";
+import { loadSigner, signsSmime } from "../x509/smime.js";
 import type { Log } from "../log.js";
 
 export interface HostPort {
@@ -33,6 +34,9 @@ export interface ServerOptions {
   httpPublicUrl?: string | undefined;
   hostCert: string;
   hostKey: string;
+  // Signs image lists; default: the host certificate and key.
+  listSigningCert?: string | undefined;
+  listSigningKey?: string | undefined;
   caDir: string;
   validation: ValidationOptions;
   trustedProxies: string[];
@@ -89,6 +93,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let storeLoaded = Date.now();
   for (const w of store.warnings) opts.log.warn(`trust store: ${w}`);
   const authenticator = new ChainAuthenticator(() => store, opts.validation);
+  const signer = loadSigner(opts.listSigningCert ?? opts.hostCert, opts.listSigningKey ?? opts.hostKey);
+  if (!signsSmime(signer)) {
+    opts.log.warn(`image lists are signed with ${opts.listSigningCert ?? opts.hostCert}, whose extended key usage does not allow e-mail protection: subscribers verifying with openssl smime -verify need -purpose any; give --list-signing-cert and --list-signing-key a certificate for signing`);
+  }
   const key = readFileSync(opts.hostKey);
   const cert = readFileSync(opts.hostCert);
   const contextOptions = () => ({
@@ -140,6 +148,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       log: opts.log,
       health,
       metricsAllow: parseCidrs("metrics-allow", opts.metricsAllow ?? ["127.0.0.1", "::1"]),
+      signer,
       metrics,
       sample: () => ({
         trustStoreGeneration: store.generation,

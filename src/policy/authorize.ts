@@ -43,7 +43,16 @@ export type Action =
   | { do: "image.share"; image: ImageRef }
   | { do: "image.delete"; image: ImageRef }
   | { do: "image.share_with_group"; image: ImageRef; groupId: string }
-  | { do: "audit.read" };
+  | { do: "audit.read" }
+  | { do: "list.create" }
+  | { do: "list.modify"; list: ListRef } // also deleting it
+  | { do: "list.add_image"; image: ImageRef };
+
+// What policy needs to know about an image list: whose it is, and which group may manage it too.
+export interface ListRef {
+  ownerId: string;
+  groupId: string | null;
+}
 
 // `conflict`: refused because of the resource's state (read-only), not for lack of a right.
 export type Decision = { allowed: true } | { allowed: false; reason: string; conflict?: boolean };
@@ -75,6 +84,10 @@ export function authorize(actor: Actor, action: Action): Decision {
   if (actor.readOnly && !READS.has(action.do)) return deny("a limited proxy grants read-only access");
   const frozen = readOnlyImage(actor, action);
   if (frozen) return frozen;
+  // Sites download anonymously: a list names only images anyone may download, whoever lists them.
+  if (action.do === "list.add_image" && (!action.image.public || action.image.expired)) {
+    return deny("only public images (unauthenticated_access true) that have not expired can be listed: grid sites download them anonymously");
+  }
   if (actor.isAdmin) return ALLOW;
 
   switch (action.do) {
@@ -122,6 +135,14 @@ export function authorize(actor: Actor, action: Action): Decision {
     }
     case "audit.read":
       return deny("only admins may read the audit log");
+    // Publishing lists images for grid sites: as much a right as creating images is.
+    case "list.create":
+      return need(actor, "image_create");
+    case "list.modify":
+      if (action.list.ownerId === actor.userId) return ALLOW;
+      return actor.groups.some((g) => g.id === action.list.groupId) ? ALLOW : deny("only the list's owner, members of its group and admins may change it");
+    case "list.add_image":
+      return ALLOW; // public, as checked for everyone above
     case "group.permission":
       if (action.group.name === ADMINS_GROUP) return deny("only admins may change the permissions of 'admins'");
       // Granting what you do not hold would let a permission manager escalate to anything.

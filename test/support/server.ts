@@ -46,6 +46,7 @@ export async function startTestServer(
     httpListen?: boolean;
     caDir?: string;
     metricsAllow?: string[];
+    listSigner?: boolean; // sign image lists with host/signcert.pem, not the host certificate
   } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "repoman-test-"));
@@ -66,6 +67,7 @@ export async function startTestServer(
     httpListen: opts.httpListen ? { host: "127.0.0.1", port: 0 } : undefined,
     log: collectingLog(logs),
     metricsAllow: opts.metricsAllow,
+    ...(opts.listSigner ? { listSigningCert: join(pki, "host/signcert.pem"), listSigningKey: join(pki, "host/signkey.pem") } : {}),
   });
   return {
     server,

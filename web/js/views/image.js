@@ -320,7 +320,7 @@ export async function imageView(ctx, owner, name) {
           "p",
           { class: "audit-link" },
           h("a", { href: ctx.href("/audit", new URLSearchParams({ target: `${img.owner_user_name}/${img.name}` })) }, "Audit history"),
-          ": every change to this image, by whom, when and from where (changes made before a rename or an owner change are under the earlier name).",
+          ": every change to this image, by whom, when and from where (a rename or an owner change, and the changes before it, are under the earlier name).",
         ),
     );
     if (versions instanceof Error) return append(sectionEl, errorBox(versions, "History"));

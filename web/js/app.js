@@ -8,6 +8,7 @@ import { imageView } from "./views/image.js";
 import { imageFormView } from "./views/image-form.js";
 import { usersView, userView } from "./views/users.js";
 import { groupsView, groupView } from "./views/groups.js";
+import { auditView } from "./views/audit.js";
 
 const routes = [
   [/^\/(?:images)?$/, (m, ctx) => imageListView(ctx)],
@@ -19,6 +20,7 @@ const routes = [
   [/^\/me$/, (m, ctx) => userView(ctx, ctx.session.name ?? "")],
   [/^\/groups$/, (m, ctx) => groupsView(ctx)],
   [/^\/groups\/([^/]+)$/, (m, ctx) => groupView(ctx, m[1])],
+  [/^\/audit$/, (m, ctx) => auditView(ctx)],
 ];
 
 let session = makeSession(null);
@@ -70,6 +72,7 @@ function renderHeader() {
       can.createImage(session) && h("li", null, link("#/new", "New image", /^\/new$/)),
       can.signedIn(session) && h("li", null, link("#/users", "Users", /^\/users/)),
       can.signedIn(session) && h("li", null, link("#/groups", "Groups", /^\/groups/)),
+      can.readAudit(session) && h("li", null, link("#/audit", "Audit log", /^\/audit/)),
     ),
   );
   const who = document.getElementById("who");

@@ -64,6 +64,8 @@ export const can = {
   shareWithGroup: (s, g) => !!s.me && (s.isAdmin || s.groups.includes(g)),
   /** Groups the user may share images with. */
   shareableGroups: (s, allGroups) => (s.isAdmin ? allGroups : s.groups),
+  // Audit log
+  readAudit: (s) => !!s.me && s.isAdmin,
 };
 
 async function groupPermissions(s) {

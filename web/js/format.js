@@ -21,4 +21,13 @@ export function when(iso) {
   return Number.isNaN(d.getTime()) ? String(iso) : fmt.format(d);
 }
 
+const fmtSeconds = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+/** An ISO timestamp as local time to the second (for logs, where minutes are too coarse). */
+export function whenExact(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : fmtSeconds.format(d);
+}
+
 export const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

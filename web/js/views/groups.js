@@ -157,6 +157,7 @@ export async function groupView(ctx, name) {
           can.renameGroup(session, g.name) && h("button", { type: "button", class: "btn btn-secondary", onclick: rename }, "Rename"),
           can.deleteGroup(session, g.name) && h("button", { type: "button", class: "btn btn-danger", onclick: remove }, "Delete group"),
         ),
+      can.readAudit(session) && h("p", { class: "audit-link" }, h("a", { href: ctx.href("/audit", new URLSearchParams({ target: `group ${g.name}` })) }, "Audit history"), ": every change to this group, its members and its permissions."),
       h(
         "section",
         { class: "card", "aria-labelledby": "m-h" },

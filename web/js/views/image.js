@@ -309,7 +309,20 @@ export async function imageView(ctx, owner, name) {
 
   // ---- history ----
   const historySection = () => {
-    const sectionEl = h("section", { class: "card", "aria-labelledby": "history-h" }, h("h2", { id: "history-h" }, "History"), h("p", { class: "hint" }, retention()));
+    const sectionEl = h(
+      "section",
+      { class: "card", "aria-labelledby": "history-h" },
+      h("h2", { id: "history-h" }, "History"),
+      h("p", { class: "hint" }, retention()),
+      // The audit log files an image's events under its name at the time of each change.
+      can.readAudit(session) &&
+        h(
+          "p",
+          { class: "audit-link" },
+          h("a", { href: ctx.href("/audit", new URLSearchParams({ target: `${img.owner_user_name}/${img.name}` })) }, "Audit history"),
+          ": every change to this image, by whom, when and from where (a rename or an owner change, and the changes before it, are under the earlier name).",
+        ),
+    );
     if (versions instanceof Error) return append(sectionEl, errorBox(versions, "History"));
     if (versions.length === 0) return append(sectionEl, h("p", null, "No uploads yet."));
     const mayRollBack = powers.modify && !img.read_only;

@@ -204,6 +204,12 @@ export async function userView(ctx, name) {
           u.quota !== null && row("Quota", u.quota === 0 ? "unlimited" : bytes(u.quota)),
           row("Created", when(u.created)),
           row("Images", h("a", { href: ctx.href("/images", new URLSearchParams({ owner: u.user_name })) }, `${u.images.length} visible to you`)),
+          can.readAudit(session) &&
+            row("Audit log", [
+              h("a", { href: ctx.href("/audit", new URLSearchParams({ target: `user ${u.user_name}` })) }, "Changes to this account"),
+              " · ",
+              h("a", { href: ctx.href("/audit", new URLSearchParams({ user: u.user_name })) }, `Changes made by ${u.user_name}`),
+            ]),
         ),
       ),
       form && h("section", { class: "card", "aria-labelledby": "e-h" }, h("h2", { id: "e-h" }, "Edit"), form),

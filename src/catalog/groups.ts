@@ -98,7 +98,7 @@ export async function renameGroup(db: Kysely<Database>, actor: Actor, name: stri
       authorizeOrThrow(actor, { do: "group.rename", group: ref(g) });
       if (newName !== name && (await q.findGroupByName(trx, newName))) throw conflict(`group '${newName}' already exists`);
       await q.renameGroup(trx, g.id, newName);
-      if (newName !== name) await recordChange(trx, actor, { action: "group.rename", target: `group ${newName}`, before: { name }, after: { name: newName } });
+      if (newName !== name) await recordChange(trx, actor, { action: "group.rename", target: `group ${name}`, before: { name }, after: { name: newName } });
       return view(trx, { ...g, name: newName });
     });
   } catch (e) {

@@ -155,6 +155,9 @@ test("pages follow `next` without gaps or repeats, and retention forgets old eve
     url = page.next ? new URL(page.next).pathname + new URL(page.next).search : null;
   }
   assert.deepEqual(paged, all.map((e) => e.id));
+  const whole = ok(await t.call("GET", `/api/audit?limit=${all.length}`, { cred: admin })).json;
+  assert.equal(whole.events.length, all.length);
+  assert.equal(whole.next, null, "a page that holds the rest exactly has no next");
   assert.deepEqual([...all].sort((a, b) => (a.id < b.id ? 1 : -1)).map((e) => e.time), all.map((e) => e.time), "ids sort as times do");
 
   // Ten days on, a retention of 7 days forgets them all; 0 keeps everything.

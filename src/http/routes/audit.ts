@@ -23,9 +23,11 @@ export const auditRoutes: FastifyPluginAsync<{ db: Kysely<Database> }> = async (
   app.get("/api/audit", { config: { doc: { summary: "The audit log: every change, who made it, when, from where, before and after (admins)", query: auditQuery }, precheck: (req) => authorizeOrThrow(actorOf(req), { do: "audit.read" }) } }, async (req) => {
     const q = auditQuery.parse(req.query);
     const limit = q.limit ?? 100;
-    const events = await listAudit(db, actorOf(req), { actor: q.user, action: q.action, target: q.target, since: q.since ?? undefined, until: q.until ?? undefined, before: q.before, limit });
+    // One more than asked for tells whether there is a next page.
+    const found = await listAudit(db, actorOf(req), { actor: q.user, action: q.action, target: q.target, since: q.since ?? undefined, until: q.until ?? undefined, before: q.before, limit: limit + 1 });
+    const events = found.slice(0, limit);
     const rest = new URLSearchParams(Object.entries(req.query as Record<string, string>).filter(([k]) => k !== "before"));
     rest.set("before", events.at(-1)?.id ?? "");
-    return { events: events.map(auditEventJson), next: events.length === limit ? `${req.urls.base}/api/audit?${rest}` : null };
+    return { events: events.map(auditEventJson), next: found.length > limit ? `${req.urls.base}/api/audit?${rest}` : null };
   });
 };

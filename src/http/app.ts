@@ -95,7 +95,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   // One line per request once its response closes, finished or not: a download the client gave up
   // halfway is logged too (aborted), with the bytes that crossed the connection (TLS included)
   // while the request was served.
-  const metrics = new Metrics();
+  const metrics = new Metrics(() => deps.storage.blobs.counters?.() ?? []);
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
     const socket = req.raw.socket;

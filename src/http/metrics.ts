@@ -3,6 +3,7 @@
 // durations, and the process's memory, open files and trust store. Counted in memory, per process:
 // Prometheus adds up the servers (and --workers) it scrapes.
 import { readdirSync } from "node:fs";
+import type { CounterFamily } from "../blobs/blob-store.js";
 
 export type Kind = "download" | "upload" | "api";
 
@@ -39,6 +40,9 @@ export class Metrics {
   private readonly bytes = { in: new Map<Kind, number>(), out: new Map<Kind, number>() };
   private readonly inFlight = new Map<Kind, number>();
   private readonly durations = new Map<Kind, Histogram>();
+
+  // `counters`: families kept elsewhere (the blob store's S3 errors and retries), read at each scrape.
+  constructor(private readonly counters: () => CounterFamily[] = () => []) {}
 
   started(kind: Kind): void {
     this.inFlight.set(kind, (this.inFlight.get(kind) ?? 0) + 1);
@@ -77,6 +81,9 @@ export class Metrics {
       BUCKETS.forEach((b, i) => out.push(`repoman_http_request_duration_seconds_bucket{kind="${kind}",le="${b}"} ${(cumulative += h.counts[i]!)}`));
       out.push(`repoman_http_request_duration_seconds_bucket{kind="${kind}",le="+Inf"} ${h.count}`);
       out.push(`repoman_http_request_duration_seconds_sum{kind="${kind}"} ${h.sum}`, `repoman_http_request_duration_seconds_count{kind="${kind}"} ${h.count}`);
+    }
+    for (const f of this.counters()) {
+      family(f.name, "counter", f.help, f.samples.map((s) => [Object.entries(s.labels).map(([k, v]) => `${k}="${label(v)}"`).join(","), s.value]));
     }
     family("repoman_trust_store_generation", "gauge", "How many times the trusted CAs and CRLs were (re)loaded.", [["", extra.trustStoreGeneration]]);
     family("repoman_trust_store_loaded_timestamp_seconds", "gauge", "When the trusted CAs and CRLs were last loaded.", [["", extra.trustStoreLoaded]]);

@@ -61,6 +61,9 @@ async function readText(res: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+// Responses whose body stopped moving for longer than the timeout.
+const timedOut = new WeakSet<IncomingMessage>();
+
 interface SendOptions {
   query?: Query;
   headers?: Record<string, string>;
@@ -113,8 +116,12 @@ export class S3Client {
       this.where.region,
     );
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = this.transport.request(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, resolve);
-      req.on("timeout", () => req.destroy(new TimeoutError(`S3 ${method} ${url.pathname}: nothing moved for ${this.timeoutMs / 1000} s`)));
+      let response: IncomingMessage | undefined;
+      const req = this.transport.request(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (r) => resolve((response = r)));
+      req.on("timeout", () => {
+        if (response) timedOut.add(response);
+        req.destroy(new TimeoutError(`S3 ${method} ${url.pathname}: nothing moved for ${this.timeoutMs / 1000} s`));
+      });
       req.on("error", reject);
       req.end(body);
     });
@@ -209,9 +216,10 @@ export class S3Client {
             throw Object.assign(new Error(`S3 GetObject: the response ended after ${received} of ${expected} bytes`), { code: "ERR_STREAM_PREMATURE_CLOSE" });
           } catch (e) {
             res.destroy();
+            // A body that stalled is cut by the request's timeout, and reads as "aborted".
+            const reason = timedOut.has(res) ? "timeout" : classify(e);
             // The budget is per stall, not per download: a long download may break more than once.
             if (received > before) [failures, startedAt] = [0, Date.now()];
-            const reason = classify(e);
             client.stats.error("GetObject", reason);
             const delay = retryable(reason, true) ? nextDelay(client.retry, ++failures, startedAt) : undefined;
             if (delay === undefined) throw e;

@@ -8,12 +8,13 @@ import type { AddressInfo } from "node:net";
 
 export interface Chaos {
   seed: number;
-  reset: number; // share of connections reset (TCP RST) after a random number of bytes, either way
-  stall: number; // share of connections that stop forwarding for stallMs at a random point
+  // Faults strike at random bytes, these many per MiB on average, counted both ways: so long
+  // transfers and kept-alive connections meet them as often as short ones.
+  resetsPerMiB: number; // the connection is reset (TCP RST)
+  stallsPerMiB: number; // the direction that carried that byte stops for stallMs
   stallMs: number;
   slow: number; // share of connections throttled to slowBytesPerSecond, both ways
   slowBytesPerSecond: number;
-  withinBytes: number; // random points fall within this many bytes of a connection's start
 }
 
 export interface FlakyProxy {
@@ -75,10 +76,12 @@ export async function startFlakyProxy(targetPort: number): Promise<FlakyProxy> {
       }),
   };
 
+  // Bytes until the next event of a Poisson process with this rate per MiB.
+  const gap = (perMiB: number) => (perMiB > 0 ? Math.floor((-Math.log(1 - random()) * 1024 * 1024) / perMiB) : undefined);
   const roll = (c: Chaos): Fate => {
     const fate: Fate = {};
-    if (random() < c.reset) fate.resetAt = Math.floor(random() * c.withinBytes);
-    if (random() < c.stall) fate.stallAt = Math.floor(random() * c.withinBytes);
+    fate.resetAt = gap(c.resetsPerMiB);
+    fate.stallAt = gap(c.stallsPerMiB);
     if (random() < c.slow) fate.rate = c.slowBytesPerSecond;
     if (fate.rate) proxy.slowed++;
     return fate;
@@ -135,9 +138,10 @@ export async function startFlakyProxy(targetPort: number): Promise<FlakyProxy> {
         const bytesPerSecond = fate.rate ?? (isClient ? rate : 0);
         let hold = bytesPerSecond > 0 ? (data.length / bytesPerSecond) * 1000 : 0;
         if (fate.stallAt !== undefined && total >= fate.stallAt) {
-          fate.stallAt = undefined;
           proxy.stalls++;
           hold += chaos?.stallMs ?? 0;
+          const next = chaos && gap(chaos.stallsPerMiB);
+          fate.stallAt = next === undefined ? undefined : total + next;
         }
         from.pause();
         if (hold > 0) {

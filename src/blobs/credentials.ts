@@ -119,6 +119,11 @@ export const fromInstanceMetadata: CredentialProvider = async (env) => {
   return fromJson(text, `instance role ${role}`);
 };
 
+// Nothing configured anywhere: a setup mistake, not worth retrying.
+export class NoCredentialsError extends Error {
+  readonly permanent = true;
+}
+
 export const DEFAULT_CHAIN: CredentialProvider[] = [fromEnv, fromProfile, fromWebIdentity, fromContainer, fromInstanceMetadata];
 
 export async function resolveChain(env: NodeJS.ProcessEnv, chain: CredentialProvider[] = DEFAULT_CHAIN): Promise<ExpiringCredentials> {
@@ -133,7 +138,7 @@ export async function resolveChain(env: NodeJS.ProcessEnv, chain: CredentialProv
       failures.push((e as Error).message);
     }
   }
-  throw new Error(
+  throw new NoCredentialsError(
     `no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, give profile '${env.AWS_PROFILE ?? "default"}' keys in ~/.aws/credentials, or run with a web identity, container or instance role${failures.length ? ` (instance metadata: ${failures.join("; ")})` : ""}`,
   );
 }

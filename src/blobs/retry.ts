@@ -46,6 +46,7 @@ export function classify(e: unknown): FailureReason {
     if (e.status >= 500 || e.code === "RequestTimeout" || e.code === "InternalError") return "server_error";
     return "client_error";
   }
+  if ((e as { permanent?: boolean } | undefined)?.permanent) return "client_error";
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code && NETWORK[code]) return NETWORK[code];
   if (e instanceof Error && /socket hang up|aborted/i.test(e.message)) return "reset";

@@ -20,7 +20,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     key: "storage",
     arg: "DIR|URL",
-    help: "Where image files live: a directory, or S3-compatible object storage as s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true|false&part_size=16MiB&parallel_parts=4&downloads=stream|redirect&redirect_expires=300, with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (see docs/scale-out.md). Default: DATA_DIR/images.",
+    help: "Where image files live: a directory, or S3-compatible object storage as s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true|false&part_size=16MiB&parallel_parts=4&downloads=stream|redirect&redirect_expires=300&request_timeout=120&max_attempts=5, with credentials from the environment, the AWS profile files, web identity, the container endpoint or the instance role, renewed before they expire (see docs/scale-out.md). Default: DATA_DIR/images.",
   },
   { key: "database", arg: "URL", help: "Metadata database: sqlite:PATH or postgres://USER:PASS@HOST/DB. Default: sqlite:DATA_DIR/repoman.db." },
   { key: "workers", arg: "N", default: "1", help: "Server processes sharing the listeners (node:cluster); one per core is a good start." },

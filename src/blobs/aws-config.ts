@@ -1,9 +1,9 @@
-// Credentials and region the way every AWS tool finds them: AWS_* environment variables first,
-// then the shared files (~/.aws/credentials and ~/.aws/config) for AWS_PROFILE or "default".
+// Region and endpoint the way every AWS tool finds them: AWS_* environment variables first, then
+// the shared files (~/.aws/credentials and ~/.aws/config) for AWS_PROFILE or "default".
+// Credentials are found by credentials.ts, which reads the same files.
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { Credentials } from "./sigv4.js";
 
 type Ini = Map<string, Map<string, string>>;
 
@@ -35,26 +35,23 @@ function readIni(path: string): Ini {
 }
 
 export interface AwsSettings {
-  credentials: Credentials;
   region: string | undefined;
   endpoint: string | undefined;
 }
 
-export function awsSettings(env: NodeJS.ProcessEnv = process.env): AwsSettings {
-  const profile = env.AWS_PROFILE ?? "default";
+// The AWS_PROFILE (or "default") sections of the shared files, read now: credential providers call
+// this on every refresh, so that a rotated ~/.aws/credentials is picked up without a restart.
+export function sharedProfile(env: NodeJS.ProcessEnv = process.env): { name: string; credentials?: Map<string, string>; config?: Map<string, string> } {
+  const name = env.AWS_PROFILE ?? "default";
   const home = env.HOME ?? homedir();
-  const credFile = readIni(env.AWS_SHARED_CREDENTIALS_FILE ?? join(home, ".aws", "credentials")).get(profile);
-  const configFile = readIni(env.AWS_CONFIG_FILE ?? join(home, ".aws", "config"));
-  const config = configFile.get(profile === "default" ? "default" : `profile ${profile}`);
-  const fromEnv = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY;
-  const accessKeyId = fromEnv ? env.AWS_ACCESS_KEY_ID : (credFile?.get("aws_access_key_id") ?? config?.get("aws_access_key_id"));
-  const secretAccessKey = fromEnv ? env.AWS_SECRET_ACCESS_KEY : (credFile?.get("aws_secret_access_key") ?? config?.get("aws_secret_access_key"));
-  if (!accessKeyId || !secretAccessKey) {
-    throw new Error(`no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give profile '${profile}' keys in ~/.aws/credentials`);
-  }
-  const sessionToken = fromEnv ? env.AWS_SESSION_TOKEN : (credFile?.get("aws_session_token") ?? config?.get("aws_session_token"));
+  const credentials = readIni(env.AWS_SHARED_CREDENTIALS_FILE ?? join(home, ".aws", "credentials")).get(name);
+  const config = readIni(env.AWS_CONFIG_FILE ?? join(home, ".aws", "config")).get(name === "default" ? "default" : `profile ${name}`);
+  return { name, credentials, config };
+}
+
+export function awsSettings(env: NodeJS.ProcessEnv = process.env): AwsSettings {
+  const { config } = sharedProfile(env);
   return {
-    credentials: { accessKeyId, secretAccessKey, sessionToken },
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? config?.get("region"),
     endpoint: env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? config?.get("endpoint_url"),
   };

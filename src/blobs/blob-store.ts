@@ -56,7 +56,15 @@ export interface BlobStore {
   check(): Promise<void>;
   // A short-lived URL from which anyone may GET the blob without the server, if the store has one.
   presignedUrl?(key: string, opts: { expiresSeconds: number; filename: string }): URL;
+  // Counters of the store's own traffic to its backend (errors, retries), for /metrics.
+  counters?(): CounterFamily[];
   close?(): void;
+}
+
+export interface CounterFamily {
+  name: string;
+  help: string;
+  samples: { labels: Record<string, string>; value: number }[];
 }
 
 const KEY = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_.-]+)*$/;

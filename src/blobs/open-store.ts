@@ -1,10 +1,13 @@
 // From the `storage` setting to a BlobStore: a directory for local disk, or
 // s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true&part_size=16MiB&parallel_parts=4
-// &downloads=redirect&redirect_expires=300 for S3-compatible object storage.
+// &downloads=redirect&redirect_expires=300&request_timeout=120&max_attempts=5 for S3-compatible
+// object storage.
 import { resolve } from "node:path";
 import type { BlobStore } from "./blob-store.js";
 import { FsBlobStore } from "./fs-store.js";
 import { awsSettings } from "./aws-config.js";
+import { CredentialSource } from "./credentials.js";
+import { DEFAULT_RETRY } from "./retry.js";
 import { S3Client } from "./s3-client.js";
 import { MIN_PART_SIZE, S3BlobStore } from "./s3-store.js";
 
@@ -16,7 +19,7 @@ export interface OpenedStore {
 
 export class StorageConfigError extends Error {}
 
-const S3_PARAMS = ["endpoint", "region", "path_style", "part_size", "parallel_parts", "downloads", "redirect_expires"];
+const S3_PARAMS = ["endpoint", "region", "path_style", "part_size", "parallel_parts", "downloads", "redirect_expires", "request_timeout", "max_attempts"];
 
 function bytes(v: string, name: string): number {
   const m = /^(\d+)\s*(|B|KiB|MiB|GiB)$/i.exec(v.trim());
@@ -57,6 +60,9 @@ export function openStore(setting: string, env: NodeJS.ProcessEnv = process.env)
   const downloads = q.get("downloads") ?? "stream";
   if (downloads !== "stream" && downloads !== "redirect") throw new StorageConfigError("storage downloads: expected stream or redirect");
   const expires = wholeNumber(q.get("redirect_expires") ?? "300", "redirect_expires", 1);
-  const store = new S3BlobStore(new S3Client({ endpoint, region, bucket, pathStyle, credentials: aws.credentials }), { prefix, partSize, parallelParts });
+  const timeoutMs = wholeNumber(q.get("request_timeout") ?? "120", "request_timeout", 1) * 1000;
+  const maxAttempts = wholeNumber(q.get("max_attempts") ?? String(DEFAULT_RETRY.maxAttempts), "max_attempts", 1);
+  const s3 = new S3Client({ endpoint, region, bucket, pathStyle, credentials: CredentialSource.chain(env), timeoutMs, retry: { maxAttempts } });
+  const store = new S3BlobStore(s3, { prefix, partSize, parallelParts });
   return { blobs: store, redirectDownloads: downloads === "redirect" ? expires : undefined };
 }

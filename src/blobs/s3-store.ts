@@ -3,7 +3,7 @@
 // upload completes, so a failed or interrupted put leaves no object, and its multipart upload is
 // aborted (or, after a crash, found and aborted by delete() or cleanupIncomplete()).
 import type { Readable } from "node:stream";
-import { checkKey, Meter, type BlobStore, type ByteRange, type ChunkPlace, type ChunkResult, type PutOptions, type PutResult } from "./blob-store.js";
+import { checkKey, Meter, type BlobStore, type CounterFamily, type ByteRange, type ChunkPlace, type ChunkResult, type PutOptions, type PutResult } from "./blob-store.js";
 import { S3Client, S3Error } from "./s3-client.js";
 
 export interface S3StoreOptions {
@@ -165,6 +165,10 @@ export class S3BlobStore implements BlobStore {
       throw new Error(`S3 bucket '${bucket}' at ${endpoint.origin}: ${e instanceof S3Error && e.status === 403 ? "access denied (check the credentials)" : (e as Error).message}`);
     }
     if (!exists) throw new Error(`S3 bucket '${bucket}' does not exist at ${endpoint.origin}; create it first (e.g. s3cmd mb s3://${bucket})`);
+  }
+
+  counters(): CounterFamily[] {
+    return this.s3.stats.families();
   }
 
   close(): void {

@@ -4,6 +4,7 @@
 // certificate verdict cache and database pool. Counted in memory, per process:
 // Prometheus adds up the servers (and --workers) it scrapes.
 import { readdirSync } from "node:fs";
+import type { CounterFamily } from "../blobs/blob-store.js";
 
 export type Kind = "download" | "upload" | "api";
 
@@ -27,14 +28,15 @@ export interface Finished {
   seconds: number;
 }
 
-// What is read at each scrape rather than counted: the trust store, the verdict cache and the
-// database pool.
+// What is read at each scrape rather than counted here: the trust store, the verdict cache, the
+// database pool and the blob store's counters.
 export interface Sampled {
   trustStoreGeneration: number;
   trustStoreLoaded: number; // Unix seconds
   crls: readonly { issuer: string; thisUpdate: Date; nextUpdate: Date | undefined }[];
   verdictCache: { hits: number; misses: number; entries: number };
   dbPool: { total: number; idle: number; waiting: number } | undefined; // PostgreSQL only
+  storeCounters: CounterFamily[]; // kept by the blob store: S3 errors and retries
 }
 
 const label = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
@@ -92,6 +94,9 @@ export class Metrics {
     };
     histogram("repoman_http_request_duration_seconds", "Time from a request's arrival to the close of its response.", [...this.durations].map(([k, h]) => [`kind="${k}"`, h]));
     histogram("repoman_upload_commit_duration_seconds", "Time to commit a stored upload as a new version: the metadata transaction, and deleting the blobs of the versions it pruned.", [["", this.commits]]);
+    for (const f of extra.storeCounters) {
+      family(f.name, "counter", f.help, f.samples.map((s) => [Object.entries(s.labels).map(([k, v]) => `${k}="${label(v)}"`).join(","), s.value]));
+    }
     family("repoman_trust_store_generation", "gauge", "How many times the trusted CAs and CRLs were (re)loaded.", [["", extra.trustStoreGeneration]]);
     family("repoman_trust_store_loaded_timestamp_seconds", "gauge", "When the trusted CAs and CRLs were last loaded.", [["", extra.trustStoreLoaded]]);
     // By issuer name, the worst of its CRLs (a CA rolled over to a new key keeps its name).

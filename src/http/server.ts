@@ -156,6 +156,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         crls: store.crls(),
         verdictCache: authenticator.stats(),
         dbPool: opts.db.poolStats?.(),
+        storeCounters: opts.blobs.counters?.() ?? [],
       }),
     },
     (handler) => {

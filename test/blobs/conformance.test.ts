@@ -9,9 +9,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { FsBlobStore } from "../../src/blobs/fs-store.js";
+import { CredentialSource } from "../../src/blobs/credentials.js";
 import { S3BlobStore } from "../../src/blobs/s3-store.js";
-import type { S3Client } from "../../src/blobs/s3-client.js";
+import { S3Client } from "../../src/blobs/s3-client.js";
 import { BlobSizeError, type BlobStore } from "../../src/blobs/blob-store.js";
 import { freshBucket, S3_NOTICE, testS3 } from "../support/s3.js";
 
@@ -199,5 +202,32 @@ describe("S3 store: multipart uploads", { skip: s3 ? false : S3_NOTICE }, () => 
     const tampered = new URL(url);
     tampered.pathname = tampered.pathname.replace(/1$/, "2");
     assert.equal((await fetch(tampered)).status, 403);
+  });
+
+  test("credentials from a container endpoint are used, and fetched again as they near expiry", async () => {
+    await s3Store("creds");
+    // The container agent (an AWS service, played here) hands out the RGW user's keys with 9
+    // minutes left: inside the 10-minute margin, so every request renews them first.
+    let served = 0;
+    const agent = http.createServer((req, res) => {
+      served++;
+      const auth = req.headers.authorization === "agent-token";
+      res.writeHead(auth ? 200 : 403).end(JSON.stringify({ AccessKeyId: s3!.env.AWS_ACCESS_KEY_ID, SecretAccessKey: s3!.env.AWS_SECRET_ACCESS_KEY, Token: "", Expiration: new Date(Date.now() + 9 * 60_000).toISOString() }));
+    });
+    await new Promise<void>((r) => agent.listen(0, "127.0.0.1", r));
+    const env = { HOME: "/nonexistent", AWS_EC2_METADATA_DISABLED: "true", AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${(agent.address() as AddressInfo).port}/creds`, AWS_CONTAINER_AUTHORIZATION_TOKEN: "agent-token" };
+    const client = new S3Client({ ...bucket!.where, credentials: CredentialSource.chain(env) });
+    try {
+      const store = new S3BlobStore(client, { prefix: "creds", partSize: 5 * MIB, parallelParts: 2 });
+      const data = randomBytes(6 * MIB);
+      await store.put("images/i/xen/1", source(data));
+      assert.ok((await readAll(await store.get("images/i/xen/1"))).equals(data));
+      assert.ok(served >= 4, `the endpoint was asked before each request (${served} times)`);
+      const url = store.presignedUrl("images/i/xen/1", { expiresSeconds: 60, filename: "x" });
+      assert.equal((await fetch(url)).status, 200, "presigned with the current credentials");
+    } finally {
+      client.close();
+      agent.close();
+    }
   });
 });

@@ -6,7 +6,7 @@ import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import type { Storage } from "../catalog/housekeeping.js";
 import type { Actor } from "../policy/actor.js";
-import { loadActorByDnKey } from "../catalog/actors.js";
+import { loadActorForIdentity, type VomsPolicy } from "../catalog/actors.js";
 import { RepomanError } from "../errors.js";
 import { certificateIdentity, frontEndIdentity, addressIn, type FrontEndPolicy, type Identity } from "./identity.js";
 import { sendError, toErrorResponse } from "./errors.js";
@@ -59,6 +59,7 @@ export interface AppDeps {
   health: Health;
   metricsAllow: BlockList; // addresses that may read /metrics (admins may too)
   trustStoreInfo: () => Extra;
+  voms?: VomsPolicy | undefined; // what valid VOMS FQANs give (--voms-map, --voms-auto-register)
 }
 
 // What /readyz reports besides its checks: a server that is shutting down says so, so that load
@@ -147,7 +148,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
       isoTimes: /[?&]timestamps=iso(&|$)/.test(req.url),
     };
     if (req.identity.status === "authenticated") {
-      const found = await loadActorByDnKey(deps.storage.db, req.identity.dnKey, req.identity.limited);
+      const found = await loadActorForIdentity(deps.storage.db, req.identity, deps.voms);
       if (found.status === "ok") req.actor = found.actor;
       else if (!req.routeOptions.config.anonymous) {
         throw new RepomanError(

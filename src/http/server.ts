@@ -14,6 +14,8 @@ import type { BlobStore } from "../blobs/blob-store.js";
 import { DEFAULT_KEEP_VERSIONS, recoverAtStart, startHeartbeat, type Storage } from "../catalog/housekeeping.js";
 import { TrustStore, watchTrustStore } from "../x509/trust-store.js";
 import { ChainAuthenticator } from "../x509/authenticator.js";
+import { VomsDir, vomsDirSnapshot } from "../x509/vomsdir.js";
+import type { VomsMapping } from "../policy/voms-map.js";
 import type { ValidationOptions } from "../x509/validate.js";
 import { attachCertificateIdentity, parseCidrs, type FrontEndHeaderStyle } from "./identity.js";
 import { buildApp } from "./app.js";
@@ -49,6 +51,8 @@ export interface ServerOptions {
   serverId?: string | undefined;
   // Versions kept per hypervisor of images that set none (default 5); 0 keeps all.
   keepVersions?: number | undefined;
+  // VOMS attribute certificates: where trusted VOMS servers are, what FQANs give, our host names.
+  voms?: { vomsdir: string; map: readonly VomsMapping[]; autoRegister: boolean; targets: readonly string[] } | undefined;
   log: (line: Record<string, unknown>) => void;
 }
 
@@ -84,7 +88,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let store = TrustStore.load(opts.caDir);
   let storeLoaded = Date.now();
   for (const w of store.warnings) opts.log({ level: "warn", msg: `trust store: ${w}` });
-  const authenticator = new ChainAuthenticator(() => store, opts.validation);
+  let vomsdir = opts.voms ? VomsDir.load(opts.voms.vomsdir) : undefined;
+  for (const w of vomsdir?.warnings ?? []) opts.log({ level: "warn", msg: `vomsdir: ${w}` });
+  let vomsdirSeen = opts.voms ? vomsDirSnapshot(opts.voms.vomsdir) : "";
+  // The vomsdir changes when a VO moves its server: a poll is enough, and a reload costs little.
+  const vomsPoll = opts.voms
+    ? setInterval(() => {
+        const now = vomsDirSnapshot(opts.voms!.vomsdir);
+        if (now === vomsdirSeen) return;
+        vomsdirSeen = now;
+        vomsdir = VomsDir.load(opts.voms!.vomsdir);
+        for (const w of vomsdir.warnings) opts.log({ level: "warn", msg: `vomsdir: ${w}` });
+      }, 30_000).unref()
+    : undefined;
+  const authenticator = new ChainAuthenticator(() => store, opts.validation, opts.voms ? { voms: { vomsdir: () => vomsdir!, targets: opts.voms.targets } } : {});
   const key = readFileSync(opts.hostKey);
   const cert = readFileSync(opts.hostCert);
   const contextOptions = () => ({
@@ -129,6 +146,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       log: opts.log,
       health,
       metricsAllow: parseCidrs("metrics-allow", opts.metricsAllow ?? ["127.0.0.1", "::1"]),
+      voms: opts.voms ? { map: opts.voms.map, autoRegister: opts.voms.autoRegister } : undefined,
       trustStoreInfo: () => ({ trustStoreGeneration: store.generation, trustStoreLoaded: Math.floor(storeLoaded / 1000) }),
     },
     (handler) => {
@@ -193,6 +211,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         health.draining = true;
         if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
         watcher.close();
+        clearInterval(vomsPoll);
         const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
         for (const s of servers) s.closeIdleConnections();
         const timer = setTimeout(() => servers.forEach((s) => s.closeAllConnections()), graceMs);

@@ -11,6 +11,7 @@ import { client, type Credential } from "./http.js";
 import { FsBlobStore } from "../../src/blobs/fs-store.js";
 import { freshDatabase } from "./postgres.js";
 import type { FrontEndHeaderStyle } from "../../src/http/identity.js";
+import { parseVomsMapping } from "../../src/policy/voms-map.js";
 
 export const ADMIN_DN = "/C=CA/O=Grid/OU=test/CN=Repo Admin";
 
@@ -45,6 +46,8 @@ export async function startTestServer(
     httpListen?: boolean;
     caDir?: string;
     metricsAllow?: string[];
+    // VOMS on, with the fixture's vomsdir unless another is given; map lines as --voms-map takes them.
+    voms?: { map?: string[]; autoRegister?: boolean; targets?: string[]; vomsdir?: string };
   } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "repoman-test-"));
@@ -65,6 +68,12 @@ export async function startTestServer(
     httpListen: opts.httpListen ? { host: "127.0.0.1", port: 0 } : undefined,
     log: (l) => logs.push(l),
     metricsAllow: opts.metricsAllow,
+    voms: opts.voms && {
+      vomsdir: opts.voms.vomsdir ?? join(pki, "vomsdir"),
+      map: (opts.voms.map ?? []).map(parseVomsMapping),
+      autoRegister: opts.voms.autoRegister ?? false,
+      targets: opts.voms.targets ?? ["localhost"],
+    },
   });
   return {
     server,

@@ -89,7 +89,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let storeLoaded = Date.now();
   for (const w of store.warnings) opts.log({ level: "warn", msg: `trust store: ${w}` });
   let vomsdir = opts.voms ? VomsDir.load(opts.voms.vomsdir) : undefined;
-  for (const w of vomsdir?.warnings ?? []) opts.log({ level: "warn", msg: `vomsdir: ${w}` });
+  // A host without a vomsdir is normal until VOMS is used: only then is a missing one a problem.
+  const vomsLevel = opts.voms?.map.length ? "warn" : "info";
+  for (const w of vomsdir?.warnings ?? []) opts.log({ level: vomsLevel, msg: `vomsdir: ${w}` });
   let vomsdirSeen = opts.voms ? vomsDirSnapshot(opts.voms.vomsdir) : "";
   // The vomsdir changes when a VO moves its server: a poll is enough, and a reload costs little.
   const vomsPoll = opts.voms
@@ -98,7 +100,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (now === vomsdirSeen) return;
         vomsdirSeen = now;
         vomsdir = VomsDir.load(opts.voms!.vomsdir);
-        for (const w of vomsdir.warnings) opts.log({ level: "warn", msg: `vomsdir: ${w}` });
+        for (const w of vomsdir.warnings) opts.log({ level: vomsLevel, msg: `vomsdir: ${w}` });
       }, 30_000).unref()
     : undefined;
   const authenticator = new ChainAuthenticator(() => store, opts.validation, opts.voms ? { voms: { vomsdir: () => vomsdir!, targets: opts.voms.targets } } : {});

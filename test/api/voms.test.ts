@@ -4,11 +4,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { mkdtempSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fixturePki } from "../support/pki.js";
 import { addUsers, startTestServer, type TestServer } from "../support/server.js";
 import { runRepoman } from "../support/repoman-cli.js";
+import { SERVER_MAIN } from "../support/process.js";
 
 let pki: string;
 let t: TestServer;
@@ -165,4 +167,21 @@ test("a suspended user stays out, whatever their AC says", async () => {
   const r = await whoami("erin-voms");
   assert.equal(r.status, 403);
   assert.match(r.json.error.message, /suspended/);
+});
+
+test("repoman-server refuses a --voms-map it cannot read, and one giving admins", () => {
+  for (const [line, message] of [
+    ["/atlas admins", /voms-map: the admins group cannot be given by VOMS/],
+    ["atlas", /voms-map: expected "FQAN GROUP"/],
+    ["/atlas/Role=a/b atlas", /voms-map: "\/atlas\/Role=a\/b" is not \/VO/],
+  ] as const) {
+    const data = mkdtempSync(join(tmpdir(), "repoman-voms-cli-"));
+    try {
+      const r = spawnSync(process.execPath, [SERVER_MAIN, "--data-dir", data, "--listen", "127.0.0.1:0", "--voms-map", line], { encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, message);
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  }
 });

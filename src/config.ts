@@ -60,6 +60,25 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "crl", arg: "MODE", default: "require", choices: ["require", "if-valid", "ignore"], help: "CRL checking: require (a missing or expired CRL refuses its CA's users), if-valid (use a CRL only when present and current), ignore." },
   { key: "clock-skew", arg: "SECONDS", default: "60", help: "Tolerance for certificate validity times of clients whose clocks are slightly off." },
   { key: "allow-independent-proxies", arg: "yes|no", default: "no", choices: ["yes", "no"], help: "Accept RFC 3820 independent proxies; the identity is then the proxy's own DN." },
+  // VOMS attributes (docs/voms.md)
+  {
+    key: "vomsdir",
+    arg: "DIR",
+    help: "VOMS servers trusted per VO, in the grid layout (<vo>/<host>.lsc, or the server certificate in <vo>/), read at start and re-read on change. Default: $X509_VOMS_DIR, else /etc/grid-security/vomsdir.",
+  },
+  {
+    key: "voms-map",
+    arg: '"FQAN GROUP"',
+    multi: "lines",
+    help: "Give members of a VOMS group or role a Repoman group for the requests that carry their valid VOMS proxy: /VO[/GROUP...][/*][/Role=ROLE|/Role=*], e.g. \"/atlas/* atlas\" or \"/atlas/Role=production atlas-prod\". Repeatable; every matching line applies. Not admins.",
+  },
+  { key: "voms-auto-register", arg: "yes|no", default: "no", choices: ["yes", "no"], help: "Register an unknown DN on first contact when its valid VOMS AC maps to an existing group (--voms-map)." },
+  {
+    key: "voms-target",
+    arg: "HOST",
+    multi: "list",
+    help: "This server's host name for VOMS ACs that name their targets: such an AC is accepted only when it names one of these. Repeatable. Default: the host of --public-url, else this machine's host name.",
+  },
   { key: "admin", arg: '"NAME,EMAIL,DN"', multi: "lines", help: "Bootstrap admin, created when missing, member of admins and users. Repeatable. DNs may contain commas: only the first two separate fields." },
   { key: "admins-file", arg: "FILE", help: "Bootstrap admins, one NAME,EMAIL,DN per line (# comments)." },
   { key: "trusted-proxy", arg: "CIDR", multi: "list", help: "Address range of a TLS-terminating front end (nginx, Apache) allowed to send identity headers to --proxy-listen. Repeatable." },

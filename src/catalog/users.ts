@@ -12,7 +12,7 @@ import { difference, recordChange, SERVER } from "./audit.js";
 import { authorize, authorizeOrThrow } from "../policy/authorize.js";
 import { ADMINS_GROUP, USERS_GROUP, type Permission } from "../policy/permissions.js";
 import { badRequest, conflict, notFound } from "../errors.js";
-import { canonicalDn, toOneline, DnSyntaxError } from "../x509/dn.js";
+import { canonicalDn, parseDn, toOneline, DnSyntaxError } from "../x509/dn.js";
 
 export interface UserView {
   userName: string;
@@ -82,6 +82,7 @@ async function view(db: q.Executor, actor: Actor, user: q.UserRow): Promise<User
   // The actor was loaded for this very request: whoami needs no second look at the same grants.
   const self = user.id === actor.userId ? actor : await buildActor(db, user, false);
   const mayReadPrivate = authorize(actor, { do: "user.read_private", target: { userId: user.id } }).allowed;
+  const stored = self.groups.filter((g) => !g.viaVoms);
   return {
     userName: user.user_name,
     fullName: user.full_name,
@@ -90,8 +91,9 @@ async function view(db: q.Executor, actor: Actor, user: q.UserRow): Promise<User
     suspended: user.suspended !== 0,
     quotaBytes: mayReadPrivate ? user.quota_bytes : null,
     created: user.created,
-    permissions: [...self.permissions].sort(),
-    groups: self.groups.map((g) => g.name),
+    // The user's record: groups a VOMS AC gives this request are whoami's to show, apart.
+    permissions: [...new Set(stored.flatMap((g) => [...g.permissions]))].sort(),
+    groups: stored.map((g) => g.name),
   };
 }
 
@@ -247,4 +249,71 @@ export async function ensureBootstrapAdmin(db: Kysely<Database>, admin: Bootstra
     await recordChange(trx, SERVER, { action: "user.create", target: `user ${row.user_name}`, after: { ...audited(row), groups: [ADMINS_GROUP, USERS_GROUP] } });
     return "created";
   });
+}
+
+const COMMON_NAME = "2.5.4.3";
+
+/**
+ * A user name for a DN: its most specific CN, accents dropped, runs of anything but letters and
+ * digits as "-", lower case ("/C=CA/O=Grid/CN=José Müller" → "jose-muller"); "user" when no CN
+ * gives one. Read from the parsed DN, never cut out of its text.
+ */
+export function userNameFromDn(dn: string): string {
+  const cn = parseDn(dn)
+    .flat()
+    .filter((ava) => ava.oid === COMMON_NAME && ava.isText)
+    .pop()?.value;
+  const slug = (cn ?? "")
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 56)
+    .replace(/-+$/, "");
+  return slug || "user";
+}
+
+/**
+ * Registers the holder of a valid, mapped VOMS AC on first contact (--voms-auto-register): a member
+ * of `users` only, since VOMS groups apply per request. The name is userNameFromDn(), numbered
+ * ("-2", "-3", …) when taken. Returns the user, also when a concurrent request registered them first.
+ */
+export async function registerFromVoms(db: Kysely<Database>, dn: string, dnKey: string): Promise<q.UserRow> {
+  const base = userNameFromDn(dn);
+  for (let n = 1; n < 100; n++) {
+    const userName = n === 1 ? base : `${base}-${n}`;
+    try {
+      const row = await db.transaction().execute(async (trx) => {
+        const holder = await q.findUserByDnKey(trx, dnKey);
+        if (holder) return holder;
+        if (await q.findUserByName(trx, userName)) return undefined;
+        const users = await q.findGroupByName(trx, USERS_GROUP);
+        const cn = parseDn(dn)
+          .flat()
+          .filter((ava) => ava.oid === COMMON_NAME && ava.isText)
+          .pop()?.value;
+        const created: q.UserRow = {
+          id: randomUUID(),
+          user_name: userName,
+          full_name: cn ?? "",
+          email: null,
+          client_dn: toOneline(dn),
+          dn_key: dnKey,
+          suspended: 0,
+          quota_bytes: 0,
+          created: new Date().toISOString(),
+        };
+        await q.insertUser(trx, created);
+        if (users) await q.addMember(trx, users.id, created.id);
+        return created;
+      });
+      if (row) return row;
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+      const holder = await q.findUserByDnKey(db, dnKey);
+      if (holder) return holder;
+    }
+  }
+  throw conflict(`no free user name like '${base}' for ${dn}`);
 }

@@ -19,6 +19,8 @@ import { ensureBootstrapAdmin, type BootstrapAdmin } from "../catalog/users.js";
 import { parseHostPort, startServer, type RunningServer } from "../http/server.js";
 import type { FrontEndHeaderStyle } from "../http/identity.js";
 import { defaultValidationOptions, type ValidationOptions } from "../x509/validate.js";
+import { DEFAULT_VOMSDIR } from "../x509/vomsdir.js";
+import { parseVomsMapping } from "../policy/voms-map.js";
 import { clientCommand, configuredPort, curlCommand, devPkiPaths, ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
 import { devUser, DevUserError } from "./dev-user.js";
 import { auditCommand } from "./audit.js";
@@ -50,6 +52,20 @@ function validationOptions(c: RawConfig): ValidationOptions {
     clockSkewSeconds: skew,
     allowIndependent: one(c, "allow-independent-proxies") === "yes",
   };
+}
+
+function vomsOptions(c: RawConfig) {
+  try {
+    const publicHost = one(c, "public-url") ? new URL(one(c, "public-url")!).hostname : undefined;
+    return {
+      vomsdir: one(c, "vomsdir") ?? process.env.X509_VOMS_DIR ?? DEFAULT_VOMSDIR,
+      map: many(c, "voms-map").map(parseVomsMapping),
+      autoRegister: one(c, "voms-auto-register") === "yes",
+      targets: many(c, "voms-target").length > 0 ? many(c, "voms-target") : [publicHost ?? hostname()],
+    };
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
 }
 
 function defaultCaDir(devPki: DevPki | undefined): string | undefined {
@@ -147,6 +163,7 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     listSigningKey: one(c, "list-signing-key"),
     caDir: p.caDir,
     validation: validationOptions(c),
+    voms: vomsOptions(c),
     trustedProxies,
     frontEndHeaders: one(c, "front-end-headers") as FrontEndHeaderStyle,
     publicUrl: one(c, "public-url"),

@@ -13,6 +13,8 @@ export interface UserJson {
   images: string[];
   quota?: number;
   created?: string | null;
+  // whoami only: the caller's VOMS FQANs, the groups they give this request, refused ACs.
+  voms?: { fqans: string[]; groups: string[]; refused: string[] } | null;
 }
 
 export interface GroupJson {

@@ -6,7 +6,7 @@ import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import type { Storage } from "../catalog/housekeeping.js";
 import type { Actor } from "../policy/actor.js";
-import { loadActorByDnKey } from "../catalog/actors.js";
+import { loadActorForIdentity, type VomsPolicy } from "../catalog/actors.js";
 import { RepomanError } from "../errors.js";
 import { certificateIdentity, frontEndIdentity, addressIn, type FrontEndPolicy, type Identity } from "./identity.js";
 import { sendError, toErrorResponse } from "./errors.js";
@@ -65,6 +65,7 @@ export interface AppDeps {
   metrics: Metrics;
   signer: Signer; // of image lists
   sample: () => Sampled; // read at each scrape of /metrics
+  voms?: VomsPolicy | undefined; // what valid VOMS FQANs give (--voms-map, --voms-auto-register)
 }
 
 // What /readyz reports besides its checks: a server that is shutting down says so, so that load
@@ -153,7 +154,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
       isoTimes: /[?&]timestamps=iso(&|$)/.test(req.url),
     };
     if (req.identity.status === "authenticated") {
-      const found = await loadActorByDnKey(deps.storage.db, req.identity.dnKey, req.identity.limited);
+      const found = await loadActorForIdentity(deps.storage.db, req.identity, deps.voms);
       if (found.status === "ok") req.actor = { ...found.actor, origin: { dn: req.identity.dn, remote: clientAddress(req), requestId: req.id } };
       else if (!req.routeOptions.config.anonymous) {
         throw new RepomanError(

@@ -9,9 +9,20 @@ import type { IncomingHttpHeaders } from "node:http";
 import { readPeerChain, type AuthResult, type ChainAuthenticator } from "../x509/authenticator.js";
 import { canonicalDn, toOneline } from "../x509/dn.js";
 
+// vomsFqans: from the valid VOMS ACs of the proxy, for this connection only (front ends cannot
+// pass proxies on, so theirs are always empty); vomsRefused: why other ACs were not believed.
 export type Identity =
   | { status: "anonymous"; reason: string }
-  | { status: "authenticated"; dn: string; dnKey: string; limited: boolean; via: "certificate" | "front-end"; proxy: string };
+  | {
+      status: "authenticated";
+      dn: string;
+      dnKey: string;
+      limited: boolean;
+      via: "certificate" | "front-end";
+      proxy: string;
+      vomsFqans: readonly string[];
+      vomsRefused: readonly string[];
+    };
 
 const connections = new WeakMap<Socket, AuthResult | "none">();
 
@@ -30,7 +41,16 @@ export function certificateIdentity(socket: Socket): Identity {
   let identity = identities.get(auth);
   if (!identity) {
     identity = auth.ok
-      ? { status: "authenticated", dn: auth.identity.dn, dnKey: canonicalDn(auth.identity.dn), limited: auth.identity.limited, via: "certificate", proxy: auth.identity.proxyKind }
+      ? {
+          status: "authenticated",
+          dn: auth.identity.dn,
+          dnKey: canonicalDn(auth.identity.dn),
+          limited: auth.identity.limited,
+          via: "certificate",
+          proxy: auth.identity.proxyKind,
+          vomsFqans: auth.voms?.accepted.flatMap((a) => a.fqans) ?? [],
+          vomsRefused: auth.voms?.refused.map((r) => `${r.code}: ${r.message}`) ?? [],
+        }
       : { status: "anonymous", reason: `the client certificate was refused (${auth.code}: ${auth.message})` };
     identities.set(auth, identity);
   }
@@ -89,7 +109,7 @@ export function frontEndIdentity(socket: Socket, headers: IncomingHttpHeaders, p
   if (typeof dnText !== "string" || dnText === "") return { status: "anonymous", reason: "the front end sent no verified client certificate" };
   if (verify !== "SUCCESS") return { status: "anonymous", reason: `the front end did not verify the client certificate (${String(verify)})` };
   try {
-    return { status: "authenticated", dn: toOneline(dnText), dnKey: canonicalDn(dnText), limited: false, via: "front-end", proxy: "none" };
+    return { status: "authenticated", dn: toOneline(dnText), dnKey: canonicalDn(dnText), limited: false, via: "front-end", proxy: "none", vomsFqans: [], vomsRefused: [] };
   } catch (e) {
     return { status: "anonymous", reason: `the front end sent an unreadable DN: ${(e as Error).message}` };
   }

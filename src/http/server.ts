@@ -15,6 +15,8 @@ import { DEFAULT_AUDIT_RETENTION_DAYS } from "../catalog/audit.js";
 import { DEFAULT_KEEP_VERSIONS, DEFAULT_LIVENESS, recoverAtStart, startHeartbeat, type Storage } from "../catalog/housekeeping.js";
 import { TrustStore, watchTrustStore } from "../x509/trust-store.js";
 import { ChainAuthenticator } from "../x509/authenticator.js";
+import { VomsDir, vomsDirSnapshot } from "../x509/vomsdir.js";
+import type { VomsMapping } from "../policy/voms-map.js";
 import type { ValidationOptions } from "../x509/validate.js";
 import { attachCertificateIdentity, parseCidrs, type FrontEndHeaderStyle } from "./identity.js";
 import { buildApp } from "./app.js";
@@ -57,6 +59,8 @@ export interface ServerOptions {
   serverId?: string | undefined;
   // Versions kept per hypervisor of images that set none (default 5); 0 keeps all.
   keepVersions?: number | undefined;
+  // VOMS attribute certificates: where trusted VOMS servers are, what FQANs give, our host names.
+  voms?: { vomsdir: string; map: readonly VomsMapping[]; autoRegister: boolean; targets: readonly string[] } | undefined;
   log: Log;
 }
 
@@ -92,7 +96,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let store = TrustStore.load(opts.caDir);
   let storeLoaded = Date.now();
   for (const w of store.warnings) opts.log.warn(`trust store: ${w}`);
-  const authenticator = new ChainAuthenticator(() => store, opts.validation);
+  let vomsdir = opts.voms ? VomsDir.load(opts.voms.vomsdir) : undefined;
+  // A host without a vomsdir is normal until VOMS is used: only then is a missing one a problem.
+  const vomsLevel = opts.voms?.map.length ? "warn" : "info";
+  for (const w of vomsdir?.warnings ?? []) opts.log[vomsLevel](`vomsdir: ${w}`);
+  let vomsdirSeen = opts.voms ? vomsDirSnapshot(opts.voms.vomsdir) : "";
+  // The vomsdir changes when a VO moves its server: a poll is enough, and a reload costs little.
+  const vomsPoll = opts.voms
+    ? setInterval(() => {
+        const now = vomsDirSnapshot(opts.voms!.vomsdir);
+        if (now === vomsdirSeen) return;
+        vomsdirSeen = now;
+        vomsdir = VomsDir.load(opts.voms!.vomsdir);
+        for (const w of vomsdir.warnings) opts.log[vomsLevel](`vomsdir: ${w}`);
+      }, 30_000).unref()
+    : undefined;
+  const authenticator = new ChainAuthenticator(() => store, opts.validation, opts.voms ? { voms: { vomsdir: () => vomsdir!, targets: opts.voms.targets } } : {});
   const signer = loadSigner(opts.listSigningCert ?? opts.hostCert, opts.listSigningKey ?? opts.hostKey);
   if (!signsSmime(signer)) {
     opts.log.warn(`image lists are signed with ${opts.listSigningCert ?? opts.hostCert}, whose extended key usage does not allow e-mail protection: subscribers verifying with openssl smime -verify need -purpose any; give --list-signing-cert and --list-signing-key a certificate for signing`);
@@ -158,6 +177,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         dbPool: opts.db.poolStats?.(),
         storeCounters: opts.blobs.counters?.() ?? [],
       }),
+      voms: opts.voms ? { map: opts.voms.map, autoRegister: opts.voms.autoRegister } : undefined,
     },
     (handler) => {
       tlsServer = https.createServer({ ...contextOptions(), requestCert: true, rejectUnauthorized: false }, handler);
@@ -221,6 +241,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         health.draining = true;
         if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
         watcher.close();
+        clearInterval(vomsPoll);
         const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
         for (const s of servers) s.closeIdleConnections();
         const timer = setTimeout(() => servers.forEach((s) => s.closeAllConnections()), graceMs);

@@ -5,6 +5,8 @@ export interface ActorGroup {
   id: string;
   name: string;
   permissions: ReadonlySet<Permission>;
+  // Given for this request by the user's VOMS attributes (--voms-map), not a stored membership.
+  viaVoms?: boolean;
 }
 
 export interface Actor {
@@ -15,6 +17,8 @@ export interface Actor {
   isAdmin: boolean;
   // Authenticated with a limited proxy: may read, never change anything.
   readOnly: boolean;
+  // The valid VOMS FQANs of this request and the groups they mapped to (also in `groups`).
+  voms?: { fqans: readonly string[]; groups: readonly string[] } | undefined;
   // Where the request came from, for the audit log; absent outside HTTP requests.
   origin?: Origin;
 }

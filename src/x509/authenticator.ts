@@ -3,6 +3,8 @@ import { createHash, type X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import type { TrustStore } from "./trust-store.js";
 import { GridAuthError, validateGridChain, type GridIdentity, type ValidationOptions } from "./validate.js";
+import { validateVomsExtension, type VomsVerdict } from "./voms.js";
+import type { VomsDir } from "./vomsdir.js";
 
 // Only a guard: Node builds the whole chain eagerly, and the validator refuses long ones itself.
 const MAX_PEER_CHAIN = 64;
@@ -21,12 +23,21 @@ export function readPeerChain(socket: TLSSocket): X509Certificate[] {
   return chain;
 }
 
-export type AuthResult = { ok: true; identity: GridIdentity } | { ok: false; code: string; message: string };
+/** voms: the verdict on the proxy's VOMS ACs; undefined when it carries none or VOMS is off. */
+export type AuthResult = { ok: true; identity: GridIdentity; voms: VomsVerdict | undefined } | { ok: false; code: string; message: string };
+
+export interface VomsOptions {
+  vomsdir: () => VomsDir;
+  /** This server's host names, for ACs with a targets extension. */
+  targets: readonly string[];
+}
 
 export interface AuthenticatorOptions {
   /** Milliseconds since the epoch; tests move it. */
   clock?: () => number;
   maxEntries?: number;
+  /** Validate VOMS ACs too (without it they are ignored). */
+  voms?: VomsOptions;
 }
 
 const POSITIVE_TTL_MS = 5 * 60_000;
@@ -46,7 +57,7 @@ interface CacheEntry {
  */
 export class ChainAuthenticator {
   private readonly cache = new Map<string, CacheEntry>();
-  private generation: number | undefined;
+  private generation: string | undefined;
   private readonly clock: () => number;
   private readonly maxEntries: number;
   private hits = 0;
@@ -59,13 +70,18 @@ export class ChainAuthenticator {
   ) {
     this.clock = options.clock ?? Date.now;
     this.maxEntries = options.maxEntries ?? 10_000;
+    this.voms = options.voms;
   }
+
+  private readonly voms: VomsOptions | undefined;
 
   authenticate(presented: X509Certificate[]): AuthResult {
     const store = this.store();
-    if (store.generation !== this.generation) {
+    const vomsdir = this.voms?.vomsdir();
+    const generation = `${store.generation}/${vomsdir?.generation ?? "-"}`;
+    if (generation !== this.generation) {
       this.cache.clear();
-      this.generation = store.generation;
+      this.generation = generation;
     }
     const now = this.clock();
     const key = chainKey(presented);
@@ -83,8 +99,15 @@ export class ChainAuthenticator {
     let expires: number;
     try {
       const identity = validateGridChain(presented, store, this.opts, new Date(now));
-      result = { ok: true, identity };
-      expires = Math.min(identity.notAfter.getTime(), now + POSITIVE_TTL_MS);
+      const voms =
+        vomsdir && identity.vomsExtension
+          ? validateVomsExtension(identity.vomsExtension, identity.eec, { vomsdir, store, opts: this.opts, targets: this.voms!.targets, now: new Date(now) })
+          : undefined;
+      result = { ok: true, identity, voms };
+      // An accepted AC must not outlive its notAfter in the cache, nor a refused one that is only
+      // early stay refused once it starts.
+      const acTimes = (voms?.accepted ?? []).map((a) => a.notAfter.getTime());
+      expires = Math.min(identity.notAfter.getTime(), now + POSITIVE_TTL_MS, ...acTimes, ...(voms?.refused.some((r) => r.code === "AC_NOT_YET_VALID") ? [now + NEGATIVE_TTL_MS] : []));
     } catch (e) {
       if (!(e instanceof GridAuthError)) {
         // fail closed, but do not remember a verdict that a bug produced

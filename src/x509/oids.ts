@@ -166,3 +166,31 @@ export function attributeOid(name: string): string | undefined {
   if (dotted) return dotted[1];
   return oidsByName.get(name.toLowerCase());
 }
+
+// VOMS attribute certificates (RFC 3281 ACs with the VOMS extensions), and the signature
+// algorithms we verify them with.
+export const VomsOid = {
+  /** In a proxy: SEQUENCE OF SEQUENCE OF AttributeCertificate. */
+  acSequence: "1.3.6.1.4.1.8005.100.100.5",
+  /** AC attribute: IetfAttrSyntax, policyAuthority "vo://host:port", values = FQANs. */
+  fqans: "1.3.6.1.4.1.8005.100.100.4",
+  /** AC extension: SEQUENCE OF Certificate, the signing VOMS server's chain. */
+  certs: "1.3.6.1.4.1.8005.100.100.10",
+  /** AC extension: generic attributes (voms-proxy-fake -ga); informational only. */
+  attributes: "1.3.6.1.4.1.8005.100.100.11",
+  targetInformation: "2.5.29.55",
+  noRevAvail: "2.5.29.56",
+  authorityKeyIdentifier: "2.5.29.35",
+} as const;
+
+/** Signature algorithm OID → the digest and the key type it must be used with. */
+export const SIGNATURE_ALGORITHMS: ReadonlyMap<string, { readonly hash: string; readonly keyType: "rsa" | "ec" }> = new Map([
+  ["1.2.840.113549.1.1.5", { hash: "sha1", keyType: "rsa" }],
+  ["1.2.840.113549.1.1.11", { hash: "sha256", keyType: "rsa" }],
+  ["1.2.840.113549.1.1.12", { hash: "sha384", keyType: "rsa" }],
+  ["1.2.840.113549.1.1.13", { hash: "sha512", keyType: "rsa" }],
+  ["1.2.840.10045.4.1", { hash: "sha1", keyType: "ec" }],
+  ["1.2.840.10045.4.3.2", { hash: "sha256", keyType: "ec" }],
+  ["1.2.840.10045.4.3.3", { hash: "sha384", keyType: "ec" }],
+  ["1.2.840.10045.4.3.4", { hash: "sha512", keyType: "ec" }],
+] as const);

@@ -61,9 +61,13 @@ export interface GridIdentity {
   independent: boolean;
   /** Earliest notAfter on the path: when this identity stops being valid. */
   notAfter: Date;
-  /** A VOMS attribute certificate extension is present (not validated: that needs vomsdir). */
+  /** A VOMS attribute certificate extension is present (validated separately: see voms.ts). */
   hasVomsAc: boolean;
   eecFingerprint256: string;
+  /** The EEC, which a VOMS AC's holder must name. */
+  eec: Certificate;
+  /** The VOMS AC extension of the proxy nearest the leaf that carries one (its DER value). */
+  vomsExtension: Uint8Array | undefined;
 }
 
 // Critical extensions we implement. Anything else critical (nameConstraints, policyConstraints…)
@@ -106,7 +110,21 @@ export function validateGridChain(presented: X509Certificate[], store: TrustStor
       return [];
     }
   });
-  return new PathValidation(buildPath(leaf, candidates, store).reverse(), store, opts, now).run();
+  return new PathValidation(buildPath(leaf, candidates, store).reverse(), store, opts, now, "client").run();
+}
+
+/**
+ * Validates the certificate of a server that signs for us (a VOMS server), `others` being the rest
+ * of the chain it came with: the same CA checks as for a client's EEC (trusted anchor, signatures,
+ * validity, CRLs, CA constraints), but no TLS client purpose, and no proxy may sign. Throws
+ * GridAuthError.
+ */
+export function validateServerCertificate(cert: Certificate, others: readonly Certificate[], store: TrustStore, opts: ValidationOptions, now: Date): void {
+  const path = buildPath(cert, [...others], store).reverse();
+  if (path.findIndex((c) => !c.basicConstraints?.ca) !== path.length - 1) {
+    throw new GridAuthError("NOT_A_PROXY", `${dnOf(cert)} is not issued by a CA`);
+  }
+  new PathValidation(path, store, opts, now, "server").run();
 }
 
 function dnOf(cert: Certificate): string {
@@ -156,6 +174,7 @@ class PathValidation {
     private readonly store: TrustStore,
     private readonly opts: ValidationOptions,
     private readonly now: Date,
+    private readonly purpose: "client" | "server",
   ) {
     this.skewMs = opts.clockSkewSeconds * 1000;
     // The first certificate that is not a CA is the EEC; the anchor is a CA by construction.
@@ -181,7 +200,7 @@ class PathValidation {
         this.checkProxy(cert, issuer, path.length - 1 - k);
       }
     });
-    this.checkClientPurpose();
+    if (this.purpose === "client") this.checkClientPurpose();
 
     const leaf = path[path.length - 1]!;
     const eec = path[eecIndex]!;
@@ -195,6 +214,12 @@ class PathValidation {
       notAfter: new Date(Math.min(...path.map((c) => c.notAfter.getTime()))),
       hasVomsAc: path.slice(eecIndex + 1).some((c) => c.hasVomsAc),
       eecFingerprint256: eec.fingerprint256,
+      eec,
+      vomsExtension: path
+        .slice(eecIndex + 1)
+        .reverse()
+        .find((c) => c.hasVomsAc)
+        ?.extensions.find((e) => e.oid === ExtensionOid.vomsAttributeCertificates)?.value,
     };
   }
 

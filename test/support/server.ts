@@ -12,6 +12,7 @@ import { FsBlobStore } from "../../src/blobs/fs-store.js";
 import { freshDatabase } from "./postgres.js";
 import type { FrontEndHeaderStyle } from "../../src/http/identity.js";
 import { createLog } from "../../src/log.js";
+import { parseVomsMapping } from "../../src/policy/voms-map.js";
 
 export const ADMIN_DN = "/C=CA/O=Grid/OU=test/CN=Repo Admin";
 
@@ -47,6 +48,8 @@ export async function startTestServer(
     caDir?: string;
     metricsAllow?: string[];
     listSigner?: boolean; // sign image lists with host/signcert.pem, not the host certificate
+    // VOMS on, with the fixture's vomsdir unless another is given; map lines as --voms-map takes them.
+    voms?: { map?: string[]; autoRegister?: boolean; targets?: string[]; vomsdir?: string };
   } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "repoman-test-"));
@@ -68,6 +71,12 @@ export async function startTestServer(
     log: collectingLog(logs),
     metricsAllow: opts.metricsAllow,
     ...(opts.listSigner ? { listSigningCert: join(pki, "host/signcert.pem"), listSigningKey: join(pki, "host/signkey.pem") } : {}),
+    voms: opts.voms && {
+      vomsdir: opts.voms.vomsdir ?? join(pki, "vomsdir"),
+      map: (opts.voms.map ?? []).map(parseVomsMapping),
+      autoRegister: opts.voms.autoRegister ?? false,
+      targets: opts.voms.targets ?? ["localhost"],
+    },
   });
   return {
     server,

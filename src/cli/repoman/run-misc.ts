@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { configTemplate, snapshotPath, userConfigPath } from "../../client/config.js";
+import { nameFromUrl } from "../../client/api.js";
 import { ClientError } from "../../client/errors.js";
 import { findCommand } from "./commands.js";
 import { bashCompletion } from "./completion.js";
@@ -19,8 +20,14 @@ const help: Handler = async (ctx) => {
 
 const whoami: Handler = async (ctx) => {
   const me = await (await ctx.session.api()).whoami();
-  if (flag(ctx, "json")) printJson(me);
-  else print(me.user_name);
+  if (flag(ctx, "json")) return printJson(me);
+  print(me.user_name);
+  // Only VOMS proxies add lines: scripts reading the first line keep working.
+  if (me.voms) {
+    if (me.voms.fqans.length > 0) print(`VOMS FQANs: ${me.voms.fqans.join(", ")}`);
+    if (me.voms.fqans.length > 0) print(`VOMS groups (this session only): ${me.voms.groups.map(nameFromUrl).join(", ") || "none"}`);
+    for (const r of me.voms.refused) print(`VOMS AC refused: ${r}`);
+  }
 };
 
 const about: Handler = async (ctx) => {

@@ -10,6 +10,7 @@ import { loadActorForIdentity, type VomsPolicy } from "../catalog/actors.js";
 import { RepomanError } from "../errors.js";
 import { certificateIdentity, frontEndIdentity, addressIn, type FrontEndPolicy, type Identity } from "./identity.js";
 import { sendError, toErrorResponse } from "./errors.js";
+import { sameOriginHook } from "./same-origin.js";
 import { requestBase, type UrlContext } from "./urls.js";
 import { whoamiRoutes } from "./routes/whoami.js";
 import { userRoutes } from "./routes/users.js";
@@ -169,6 +170,9 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
       throw new RepomanError("unauthorized", `a valid client certificate is required: ${req.identity.status === "anonymous" ? req.identity.reason : "unknown user"}`);
     }
   });
+
+  // After identity (X-Forwarded-* are believed only from trusted front ends), before any body.
+  app.addHook("onRequest", sameOriginHook(deps.publicUrl));
 
   app.addHook("preParsing", async (req, _reply, payload) => {
     await req.routeOptions.config.precheck?.(req);

@@ -308,7 +308,10 @@ export async function modifyImage(s: Storage, actor: Actor, ownerName: string, n
       }
       const newName = changes.name ?? row.name;
       if (newName !== row.name) set.name = newName;
-      authorizeOrThrow(actor, { do: "image.modify", image: ref, fields: changedFields(row, set) });
+      const fields = changedFields(row, set);
+      authorizeOrThrow(actor, { do: "image.modify", image: ref, fields });
+      // A request that changes nothing leaves the image as it was, its modification time too.
+      if (fields.length === 0) return await viewById(trx, row.id);
       if ((newName !== row.name || newOwnerName !== row.owner_name) && (await qi.findImage(trx, newOwnerName, newName))) {
         throw conflict(`image '${newOwnerName}/${newName}' already exists`);
       }

@@ -92,6 +92,16 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
     serverFactory: (handler) => serverFactory(handler),
     // Closed by the server module, which owns the listeners.
     forceCloseConnections: false,
+    // Requests Node cannot parse never reach a hook or route: answer them in the API's error
+    // format, and log them, so that they are not invisible.
+    clientErrorHandler: (err, socket) => {
+      const code = (err as NodeJS.ErrnoException).code ?? "";
+      if (code === "ECONNRESET" || !socket.writable) return;
+      const [status, text] = code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "Request Timeout"] : [400, "Bad Request"];
+      deps.log.info({ remote: socket.remoteAddress ?? "-", status, reason: code || err.message }, "malformed request");
+      const body = JSON.stringify({ error: { code: status === 408 ? "request_timeout" : "bad_request", message: `malformed HTTP request: ${code || err.message}` } });
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   });
 
   app.decorateRequest("identity", null as never);
@@ -120,7 +130,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
       const bytesOut = socket.bytesWritten - before.written;
       metrics.finished({ method: req.method, route, status: reply.statusCode, kind, aborted, bytesIn, bytesOut, seconds: reply.elapsedTime / 1000 });
       req.log.info({
-        remote: clientAddress(req),
+        remote: clientAddress(req, socket),
         identity: req.identity?.status === "authenticated" ? req.identity.dn : "-",
         user: req.actor?.userName ?? "-",
         method: req.method,
@@ -215,10 +225,10 @@ function kindOf(method: string, route: string): Kind {
 
 // The client's address: behind a trusted front end, the one it adds last to X-Forwarded-For (what
 // it saw; earlier entries are the client's own say), else the peer of the connection.
-function clientAddress(req: FastifyRequest): string {
+function clientAddress(req: FastifyRequest, socket: Socket | null = req.raw.socket): string {
   const forwarded = req.viaTrustedFrontEnd ? req.headers["x-forwarded-for"] : undefined;
   const last = (Array.isArray(forwarded) ? forwarded.join(",") : forwarded)?.split(",").pop()?.trim();
-  return last || req.raw.socket.remoteAddress || "-";
+  return last || socket?.remoteAddress || "-";
 }
 
 export function actorOf(req: FastifyRequest): Actor {

@@ -136,6 +136,11 @@ test("refused changes leave no event, and only admins read the log", async () =>
   assert.equal((await json(bob, "POST", "/api/users/alice", { full_name: "Mallory" })).status, 403);
   assert.equal((await json(bob, "POST", "/api/groups", { name: "bobs" })).status, 403);
   assert.equal((await json(bob, "DELETE", "/api/images/alice/tus.img")).status, 404);
+  // A change to the values an image already has changes nothing, its modification time included.
+  const same = ok(await t.call("GET", "/api/images/alice/tus.img?timestamps=iso", { cred: alice })).json;
+  await new Promise((r) => setTimeout(r, 5));
+  ok(await json(alice, "POST", "/api/images/alice/tus.img", { description: same.description, hypervisor: same.hypervisor }));
+  assert.equal(ok(await t.call("GET", "/api/images/alice/tus.img?timestamps=iso", { cred: alice })).json.modified, same.modified);
   assert.equal((await events("?limit=1"))[0]!.id, before, "nothing was recorded");
 
   const denied = await t.call("GET", "/api/audit", { cred: alice });

@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import https from "node:https";
+import { connect as tlsConnect } from "node:tls";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -84,6 +85,22 @@ test("each of 8 concurrent downloads given up halfway has its line: aborted, wit
     assert.ok((l.bytes_out as number) > MIB && (l.bytes_out as number) < SIZE, `bytes_out ${l.bytes_out}`);
   }
   assert.ok(!t.logs.some((l) => l.level === "error"), JSON.stringify(t.logs.filter((l) => l.level === "error")));
+});
+
+test("a request Node cannot parse gets the API's error format and a log line", async () => {
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port: t.port, servername: "localhost", ca: readFileSync(trustedCaBundle(pki)) });
+    let text = "";
+    socket.on("secureConnect", () => socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\nBad Header Line\r\n\r\n"));
+    socket.on("data", (d) => (text += d.toString("latin1")));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+  assert.equal(body.error.code, "bad_request");
+  assert.match(body.error.message, /^malformed HTTP request: HPE_/);
+  await until(() => t.logs.some((l) => l.msg === "malformed request" && l.status === 400 && l.remote === "127.0.0.1"));
 });
 
 test("an upload the client gives up is logged as info with its line, not as an error", async () => {

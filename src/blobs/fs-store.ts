@@ -40,12 +40,16 @@ export class FsBlobStore implements BlobStore {
     await mkdir(this.incoming, { recursive: true });
     const tmp = this.partial(key);
     const meter = new Meter(opts);
+    const out = createWriteStream(tmp, { flags: "wx", mode: 0o600, highWaterMark: WRITE_BUFFER, flush: true });
     try {
-      await pipeline(source, metering(meter), createWriteStream(tmp, { flags: "wx", mode: 0o600, highWaterMark: WRITE_BUFFER, flush: true }));
+      await pipeline(source, metering(meter), out);
       const result = meter.result();
       await this.publish(key);
       return result;
     } catch (e) {
+      // A source that fails at once can do so before the file is even opened: removed before
+      // then, it would be created afterwards and left behind.
+      if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
       await rm(tmp, { force: true });
       throw e;
     }

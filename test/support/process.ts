@@ -26,7 +26,8 @@ export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   child.stderr!.on("data", (c) => (err += c));
   const exited = new Promise<number | string | null>((r) => child.on("exit", (code, signal) => r(code ?? signal)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${err}`)), 20_000);
+    // Generous: a first start makes a development PKI, and CI machines are shared.
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${err}`)), 60_000);
     const onData = () => {
       const m = /serving https:\/\/[^:]+:(\d+)/.exec(err);
       if (!m) return;

@@ -1,6 +1,6 @@
 // The Repoman REST API, typed: one method per operation the command-line client performs.
 // Image objects are asked for with ISO timestamps (?timestamps=iso) so they convert exactly.
-import type { Connection } from "./connection.js";
+import { errorFromReply, type Connection } from "./connection.js";
 
 export interface UserJson {
   user_name: string;
@@ -77,6 +77,37 @@ export interface ImageJson {
   keep_versions?: number | null;
 }
 
+// An image list (HEPiX) as GET /api/lists/OWNER/NAME shows it: each entry with the version it
+// lists now, or why it lists nothing.
+export interface ListEntryJson {
+  image: string; // OWNER/IMAGE
+  hypervisor: string;
+  pinned: number | null;
+  version?: number;
+  size?: number;
+  sha512?: string;
+  omitted?: string;
+}
+
+export interface ListJson {
+  owner: string;
+  name: string;
+  identifier: string;
+  title: string;
+  description: string;
+  group: string | null;
+  expires: string;
+  version: number;
+  signed: string | null;
+  created: string;
+  modified: string;
+  url: string; // the signed image.list, what sites subscribe to
+  json_url: string;
+  images: ListEntryJson[];
+}
+
+export type ListSummaryJson = Pick<ListJson, "owner" | "name" | "title" | "identifier" | "version" | "expires" | "url">;
+
 export type Form = Record<string, string | undefined>;
 
 const seg = encodeURIComponent;
@@ -94,6 +125,8 @@ export function imagePath(owner: string | undefined, name: string): string {
 export function rawPath(owner: string, hypervisor: string, name: string): string {
   return `/api/images/raw/${seg(owner)}/${seg(hypervisor)}/${seg(name)}`;
 }
+
+export const listPath = (owner: string, name: string) => `/api/lists/${seg(owner)}/${seg(name)}`;
 
 export class RepomanApi {
   constructor(readonly connection: Connection) {}
@@ -136,4 +169,16 @@ export class RepomanApi {
   deleteImage = (owner: string | undefined, name: string) => this.connection.json<unknown>("DELETE", imagePath(owner, name));
   share = (owner: string | undefined, name: string, kind: "user" | "group", target: string, on: boolean) =>
     this.connection.json<unknown>(on ? "POST" : "DELETE", `${imagePath(owner, name)}/share/${kind}/${seg(target)}`);
+
+  lists = () => this.connection.json<ListSummaryJson[]>("GET", "/api/lists");
+  list = (owner: string, name: string) => this.connection.json<ListJson>("GET", listPath(owner, name));
+  createList = (form: Form) => this.connection.json<ListJson>("POST", "/api/lists", form);
+  modifyList = (owner: string, name: string, form: Form) => this.connection.json<ListJson>("POST", listPath(owner, name), form);
+  deleteList = (owner: string, name: string) => this.connection.json<unknown>("DELETE", listPath(owner, name));
+  // The signed S/MIME document, byte for byte as sites get it.
+  signedList = async (owner: string, name: string): Promise<Buffer> => {
+    const r = await this.connection.request("GET", `${listPath(owner, name)}/image.list`, { headers: { accept: "text/plain" } });
+    if (r.status < 200 || r.status > 299) throw errorFromReply(r);
+    return r.body;
+  };
 }

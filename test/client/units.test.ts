@@ -29,12 +29,12 @@ const grammar = (name: string) => {
   return { options: optionsOf(c), args: c.args, exclusive: c.exclusive };
 };
 
-test("the command table: the original's 27 subcommands and aliases, get-image, rollback-image and completion, and the first client's list, describe-image and rename", () => {
-  assert.equal(COMMANDS.length, 33);
+test("the command table: the original's 27 subcommands and aliases, get-image, rollback-image, completion and the image-list commands, and the first client's list, describe-image and rename", () => {
+  assert.equal(COMMANDS.length, 37);
   const aliases = COMMANDS.flatMap((c) => c.aliases ?? []);
   assert.deepEqual(
     aliases.sort(),
-    ["apg", "aug", "cg", "ci", "cu", "delete", "di", "get", "gi", "lg", "li", "lu", "mc", "mg", "mi", "mu", "pi", "rbi", "rg", "ri", "rpg", "ru", "rug", "save", "si", "sig", "siu", "uig", "uiu"].sort(),
+    ["apg", "aug", "cg", "ci", "cu", "delete", "di", "get", "gi", "lg", "li", "ll", "lu", "mc", "mg", "mi", "mu", "pi", "pl", "rbi", "rg", "ri", "rl", "rpg", "ru", "rug", "save", "si", "sig", "siu", "sl", "uig", "uiu"].sort(),
   );
   assert.equal(findCommand("get"), findCommand("get-image"));
   assert.equal(findCommand("save"), findCommand("save-image"));

@@ -25,9 +25,9 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(users: (keyof typeof DNS)[] = ["alice", "bob"]): Promise<World> {
+export async function startWorld(users: (keyof typeof DNS)[] = ["alice", "bob"], serverOptions: Parameters<typeof startTestServer>[1] = {}): Promise<World> {
   const pki = await fixturePki();
-  const t = await startTestServer(pki);
+  const t = await startTestServer(pki, serverOptions);
   for (const u of users) {
     const r = await t.call("POST", "/api/users", { cred: t.cred("admin"), form: { user_name: u, cert_dn: DNS[u], email: `${u}@example.org` } });
     assert.equal(r.status, 201, r.text);

@@ -20,6 +20,7 @@ export const paths = {
   group: (name) => `/api/groups/${seg(name)}`,
   member: (group, user) => `/api/groups/${seg(group)}/users/${seg(user)}`,
   permission: (group, p) => `/api/groups/${seg(group)}/permissions/${seg(p)}`,
+  list: (owner, name) => `/api/lists/${seg(owner)}/${seg(name)}`,
 };
 
 /** The last path segment of an API URL (user, group and image URLs end in their name). */

@@ -9,6 +9,7 @@ import { imageFormView } from "./views/image-form.js";
 import { usersView, userView } from "./views/users.js";
 import { groupsView, groupView } from "./views/groups.js";
 import { auditView } from "./views/audit.js";
+import { listFormView, listsView, listView } from "./views/lists.js";
 
 const routes = [
   [/^\/(?:images)?$/, (m, ctx) => imageListView(ctx)],
@@ -21,6 +22,10 @@ const routes = [
   [/^\/groups$/, (m, ctx) => groupsView(ctx)],
   [/^\/groups\/([^/]+)$/, (m, ctx) => groupView(ctx, m[1])],
   [/^\/audit$/, (m, ctx) => auditView(ctx)],
+  [/^\/lists$/, (m, ctx) => listsView(ctx)],
+  [/^\/lists\/new$/, (m, ctx) => listFormView(ctx, null)],
+  [/^\/lists\/([^/]+)\/([^/]+)$/, (m, ctx) => listView(ctx, m[1], m[2])],
+  [/^\/lists\/([^/]+)\/([^/]+)\/edit$/, (m, ctx) => listFormView(ctx, { owner: m[1], name: m[2] })],
 ];
 
 let session = makeSession(null);
@@ -70,6 +75,7 @@ function renderHeader() {
       null,
       h("li", null, link("#/", "Images", /^\/(images.*)?$/)),
       can.createImage(session) && h("li", null, link("#/new", "New image", /^\/new$/)),
+      h("li", null, link("#/lists", "Image lists", /^\/lists/)),
       can.signedIn(session) && h("li", null, link("#/users", "Users", /^\/users/)),
       can.signedIn(session) && h("li", null, link("#/groups", "Groups", /^\/groups/)),
       can.readAudit(session) && h("li", null, link("#/audit", "Audit log", /^\/audit/)),

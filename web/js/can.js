@@ -64,6 +64,10 @@ export const can = {
   shareWithGroup: (s, g) => !!s.me && (s.isAdmin || s.groups.includes(g)),
   /** Groups the user may share images with. */
   shareableGroups: (s, allGroups) => (s.isAdmin ? allGroups : s.groups),
+  // Image lists: publishing one is as much a right as creating images; its owner, the members of
+  // its group and admins change it.
+  createList: (s) => has(s, "image_create"),
+  changeList: (s, list) => !!s.me && (s.isAdmin || list.owner === s.name || (list.group !== null && s.groups.includes(list.group))),
   // Audit log
   readAudit: (s) => !!s.me && s.isAdmin,
 };

@@ -27,7 +27,7 @@ export interface ArgDef {
   complete?: Completion;
 }
 
-export type Section = "Miscellaneous" | "Images" | "Users" | "Groups";
+export type Section = "Miscellaneous" | "Images" | "Image lists" | "Users" | "Groups";
 
 export interface CommandDef {
   name: string;
@@ -101,6 +101,7 @@ const keepVersions: OptionDef = { long: "keep_versions", metavar: "N", help: "Ho
 const comment: OptionDef = { short: "c", long: "comment", metavar: "TEXT", help: "A note kept with the new version (new), shown by list-images IMAGE --versions." };
 const hypervisorOf = (help: string): OptionDef => ({ short: "h", long: "hypervisor", metavar: "HYPERVISOR", complete: "hypervisor", help });
 const image: ArgDef = { name: "image", help: "The name of the image.", arity: "one" };
+const listName = (rest: string): ArgDef => ({ name: "list", help: `The list, as OWNER/NAME or NAME${rest}`, arity: "one" });
 const user: ArgDef = { name: "user", help: "The user name.", arity: "one" };
 const group: ArgDef = { name: "group", help: "The group name.", arity: "one" };
 
@@ -315,6 +316,54 @@ export const COMMANDS: CommandDef[] = [
   shareCommand("share-image-with-users", "siu", true, "user"),
   shareCommand("unshare-image-with-groups", "uig", false, "group"),
   shareCommand("unshare-image-with-users", "uiu", false, "user"),
+
+  {
+    name: "publish-list",
+    aliases: ["pl"],
+    section: "Image lists",
+    summary: "Publish an image list for grid sites, or update one (new).",
+    description:
+      "Creates the list, or updates it when it exists: the images given replace its entries, and the other fields change only when given. Sites subscribe to the signed list (image.list) with vmcatcher or cloudkeeper; its version rises whenever a listed image changes. Only public images can be listed. The list's owner, the members of its group and admins may change it.",
+    args: [
+      listName(" for your own; a new list is always yours."),
+      { name: "images", help: "The image files listed: OWNER/IMAGE[:HYPERVISOR][@VERSION], or IMAGE[:HYPERVISOR][@VERSION] for your own. The hypervisor is needed when the image has files for several; @VERSION pins the entry to that version, else it follows the current one.", arity: "many" },
+    ],
+    options: [
+      { short: "t", long: "title", metavar: "TITLE", help: "The list's title (needed to create it)." },
+      { short: "d", long: "description", metavar: "DESCRIPTION", help: "Description of the list." },
+      { long: "expires", metavar: "WHEN", help: "When subscribers stop trusting the list: an ISO date or date-time (2027-06-30), or a time from now (90m, 12h, 30d, 8w); a new list expires in 28 days, and an update keeps the expiry unless this is given. Sites refuse an expired list." },
+      { short: "g", long: "group", metavar: "GROUP", help: "A group of yours whose members may change the list too; '' for none." },
+    ],
+  },
+  {
+    name: "list-lists",
+    aliases: ["ll"],
+    section: "Image lists",
+    summary: "List the image lists published on the server (new).",
+    args: [],
+    options: [],
+    json: true,
+  },
+  {
+    name: "show-list",
+    aliases: ["sl"],
+    section: "Image lists",
+    summary: "Show an image list: its fields, and what each entry lists now or why it lists nothing (new).",
+    description: "NAME alone is your own list, or the only list of that name. --signed prints the signed document sites subscribe to: repoman show-list site --signed > image.list, checked with openssl smime -verify -in image.list -CApath /etc/grid-security/certificates.",
+    args: [listName(" for your own or the only one of that name.")],
+    options: [{ long: "signed", help: "Print the signed S/MIME document (image.list) instead." }],
+    exclusive: [["signed", "json"]],
+    json: true,
+  },
+  {
+    name: "remove-list",
+    aliases: ["rl"],
+    section: "Image lists",
+    summary: "Withdraw an image list (new); the images in it are not touched.",
+    description: "Sites subscribed to it get no more updates. The list's owner, the members of its group and admins may remove it.",
+    args: [listName(" for your own.")],
+    options: [force("removing")],
+  },
 
   {
     name: "create-user",

@@ -2,6 +2,7 @@
 import type { Handler } from "./context.js";
 import { groupHandlers } from "./run-groups.js";
 import { imageHandlers } from "./run-images.js";
+import { listHandlers } from "./run-lists.js";
 import { miscHandlers } from "./run-misc.js";
 import { saveImage } from "./run-save-image.js";
 import { transferHandlers } from "./run-transfers.js";
@@ -12,6 +13,7 @@ export const HANDLERS: Record<string, Handler> = {
   ...userHandlers,
   ...groupHandlers,
   ...imageHandlers,
+  ...listHandlers,
   ...transferHandlers,
   "save-image": saveImage,
 };

@@ -2,7 +2,7 @@
 // table. Usage lines wrap as argparse wraps them, to $COLUMNS (default 80) minus 2.
 import { COMMANDS, GLOBAL_OPTIONS, optionsOf, type ArgDef, type CommandDef, type OptionDef, type Section } from "./commands.js";
 
-export const SECTIONS: Section[] = ["Miscellaneous", "Images", "Users", "Groups"];
+export const SECTIONS: Section[] = ["Miscellaneous", "Images", "Image lists", "Users", "Groups"];
 
 // argparse's HelpFormatter width: $COLUMNS when it is a positive number, else 80; minus 2.
 export function helpWidth(env: NodeJS.ProcessEnv = process.env): number {
@@ -108,7 +108,7 @@ export function commandHelp(c: CommandDef, width = helpWidth()): string {
 }
 
 export function generalHelp(width = helpWidth()): string {
-  const out = [globalUsage(width), "", ...wrap("The Repoman command-line client: manage virtual-machine images, users and groups on a Repoman server.", width), "", "global options (before the subcommand):"];
+  const out = [globalUsage(width), "", ...wrap("The Repoman command-line client: manage virtual-machine images, image lists, users and groups on a Repoman server.", width), "", "global options (before the subcommand):"];
   out.push(...columns(GLOBAL_OPTIONS.filter((o) => !o.hidden).map((o) => [optionNames(o), o.help]), width));
   for (const s of SECTIONS) {
     out.push("", `${s.toLowerCase()} subcommands:`);

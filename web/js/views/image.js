@@ -6,6 +6,7 @@ import { h, fill, append, field, select, uid } from "../dom.js";
 import { can, imagePowers } from "../can.js";
 import { bytes, plural, when } from "../format.js";
 import { badge, busy, commandLine, confirmDialog, errorBox, formDialog, messageArea, notice, pageTitle, setFlash } from "../ui.js";
+import { addToList } from "./lists.js";
 
 const isoQuery = "?timestamps=iso";
 
@@ -75,7 +76,7 @@ export async function imageView(ctx, owner, name) {
       actionBar(),
       sections,
     );
-    fill(sections, detailsSection(), filesSection(hypervisors), historySection(), sharingSection(), commandsSection(hypervisors));
+    fill(sections, detailsSection(), filesSection(hypervisors), historySection(), sharingSection(), commandsSection(hypervisors), listsSection(hypervisors));
   };
 
   // ---- actions ----
@@ -521,6 +522,36 @@ export async function imageView(ctx, owner, name) {
           h("code", null, "export X509_CERT_DIR=repoman-data/dev-pki/certificates"),
           " (its development PKI's directory).",
         ),
+    );
+  };
+
+  // ---- image lists ----
+  // Sites download listed images anonymously: only a public, unexpired image with a file can be listed.
+  const listsSection = (hypervisors) => {
+    const listable = img.unauthenticated_access && !(img.expires && new Date(img.expires) <= new Date()) && hypervisors.some((hv) => img.files?.[hv]);
+    if (!session.me || !listable) return null;
+    return h(
+      "section",
+      { class: "card", "aria-labelledby": "lists-h" },
+      h("h2", { id: "lists-h" }, "Image lists"),
+      h("p", { class: "hint" }, "Grid sites take images from signed image lists they subscribe to. ", h("a", { href: "#/lists" }, "All image lists"), "."),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "btn btn-secondary",
+          onclick: (e) =>
+            busy(e.currentTarget, async () => {
+              try {
+                const done = await addToList(ctx, img);
+                if (done) msg.ok(done);
+              } catch (err) {
+                msg.error(err, "Add to a list");
+              }
+            }),
+        },
+        "Add to a list",
+      ),
     );
   };
 

@@ -51,6 +51,8 @@ function chainHeaders(certs: string[]): Record<string, string> {
   return headers;
 }
 const proxyHeaders = (name: string) => chainHeaders(certificatesOf(`proxies/${name}.pem`));
+const derOf = (pem: string) => Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
+const asPem = (der: Buffer) => `-----BEGIN CERTIFICATE----- ${der.toString("base64")} -----END CERTIFICATE-----`;
 
 async function verdictCache(): Promise<{ hit: number; miss: number }> {
   const text = (await client(t.port, trustedCaBundle(pki))("GET", "/metrics")).text;
@@ -205,6 +207,8 @@ test("malformed or partial chain headers make the whole request anonymous, never
     ["not base64", { "x-repoman-ssl-client-cert": leaf!.replace(/(-----BEGIN CERTIFICATE----- .{10})./, "$1!") }, /unreadable certificate/],
     ["a certificate cut short", { "x-repoman-ssl-client-cert": leaf!.replace(/ \S+ -----END/, " -----END") }, /unreadable certificate/],
     ["an empty certificate", { "x-repoman-ssl-client-cert": "-----BEGIN CERTIFICATE----- -----END CERTIFICATE-----" }, /unreadable certificate/],
+    ["base64 that is no certificate", { "x-repoman-ssl-client-cert": leaf!, "x-repoman-ssl-client-cert-chain-0": asPem(Buffer.from("not a certificate")) }, /unreadable certificate in x-repoman-ssl-client-cert-chain-0$/],
+    ["bytes after the certificate", { "x-repoman-ssl-client-cert": leaf!, "x-repoman-ssl-client-cert-chain-0": asPem(Buffer.concat([derOf(eec!), Buffer.from([0, 0])])) }, /unreadable certificate in x-repoman-ssl-client-cert-chain-0$/],
   ];
   for (const [what, headers, reason] of cases) {
     const r = await asFrontEnd(headers);

@@ -159,7 +159,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       storage,
       redirectDownloads: opts.redirectDownloads,
       uploadExpiryHours: opts.uploadExpiryHours,
-      frontEnd: { trusted: parseCidrs("trusted-proxy", opts.trustedProxies), headers: opts.frontEndHeaders },
+      frontEnd: { trusted: parseCidrs("trusted-proxy", opts.trustedProxies), headers: opts.frontEndHeaders, authenticator },
       frontEndSockets,
       publicHttpSockets,
       publicUrl: opts.publicUrl,
@@ -198,7 +198,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const servers: http.Server[] = [tlsServer];
   let proxyServer: http.Server | undefined;
   if (opts.proxyListen) {
-    proxyServer = http.createServer((req, res) => app.routing(req, res));
+    // A forwarded chain is several PEM certificates in headers, a VOMS proxy's beyond Node's
+    // default 16 KiB for all headers.
+    const maxHeaderSize = opts.frontEndHeaders === "chain" ? 64 * 1024 : undefined;
+    proxyServer = http.createServer({ ...(maxHeaderSize ? { maxHeaderSize } : {}) }, (req, res) => app.routing(req, res));
     proxyServer.on("connection", (s: Socket) => frontEndSockets.add(s));
     servers.push(proxyServer);
   }

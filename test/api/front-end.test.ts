@@ -2,19 +2,14 @@
 // forwarding to the plain-HTTP front-end listener; and the denials for untrusted senders.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fixturePki } from "../support/pki.js";
 import { startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
 import { client } from "../support/http.js";
-import { freePort, waitForPort } from "../support/net.js";
+import { startNginx, type Nginx } from "../support/nginx.js";
 
 let pki: string;
 let t: TestServer;
-let nginx: ChildProcess;
-let nginxDir: string;
+let nginx: Nginx;
 let nginxPort: number;
 
 before(async () => {
@@ -22,41 +17,13 @@ before(async () => {
   t = await startTestServer(pki, { proxyListen: true, trustedProxies: ["127.0.0.1/32"] });
   await t.call("POST", "/api/users", { cred: t.cred("admin"), json: { user_name: "alice", cert_dn: "/C=CA/O=Grid/OU=test/CN=Alice Example" } });
 
-  nginxDir = mkdtempSync(join(tmpdir(), "repoman-nginx-"));
-  const certs = join(pki, "certificates");
-  const files = readdirSync(certs);
-  writeFileSync(join(nginxDir, "cas.pem"), files.filter((f) => /\.\d+$/.test(f) && !/\.r\d+$/.test(f)).map((f) => readFileSync(join(certs, f), "utf8")).join(""));
-  writeFileSync(join(nginxDir, "crls.pem"), files.filter((f) => /\.r\d+$/.test(f)).map((f) => readFileSync(join(certs, f), "utf8")).join(""));
-  nginxPort = await freePort();
-  // The documented server block, with only addresses and file locations changed.
-  const server = readFileSync(new URL("../../../docs/front-ends/nginx.conf", import.meta.url), "utf8")
-    .replace("listen 443 ssl;", `listen 127.0.0.1:${nginxPort} ssl;`)
-    .replaceAll("/etc/grid-security/hostcert.pem", join(pki, "host/hostcert.pem"))
-    .replaceAll("/etc/grid-security/hostkey.pem", join(pki, "host/hostkey.pem"))
-    .replaceAll("/etc/nginx/grid-cas.pem", join(nginxDir, "cas.pem"))
-    .replaceAll("/etc/nginx/grid-crls.pem", join(nginxDir, "crls.pem"))
-    .replace("http://127.0.0.1:8080", `http://127.0.0.1:${t.server.proxyPort}`);
-  assert.ok(server.includes(`127.0.0.1:${t.server.proxyPort}`));
-  writeFileSync(
-    join(nginxDir, "nginx.conf"),
-    `daemon off; master_process off; pid ${nginxDir}/nginx.pid; error_log ${nginxDir}/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${nginxDir}/body; proxy_temp_path ${nginxDir}/proxy;
-  fastcgi_temp_path ${nginxDir}/f; uwsgi_temp_path ${nginxDir}/u; scgi_temp_path ${nginxDir}/s;
-  ${server}
-}
-`,
-  );
-  nginx = spawn("/usr/sbin/nginx", ["-c", join(nginxDir, "nginx.conf"), "-p", nginxDir], { stdio: ["ignore", "ignore", "inherit"] });
-  await waitForPort(nginxPort, 10_000);
+  nginx = await startNginx(pki, t.server.proxyPort!);
+  nginxPort = nginx.port;
 });
 
 after(async () => {
-  nginx?.kill("SIGTERM");
+  await nginx?.stop();
   await t?.close();
-  if (nginxDir) rmSync(nginxDir, { recursive: true, force: true });
 });
 
 const viaNginx = () => client(nginxPort, trustedCaBundle(pki));

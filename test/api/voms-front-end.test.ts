@@ -3,19 +3,14 @@
 // give VOMS attributes: they come only from a chain repoman-server validated itself.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fixturePki } from "../support/pki.js";
 import { addUsers, startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
 import { client } from "../support/http.js";
-import { freePort, waitForPort } from "../support/net.js";
+import { startNginx, type Nginx } from "../support/nginx.js";
 
 let pki: string;
 let t: TestServer;
-let nginx: ChildProcess;
-let dir: string;
+let nginx: Nginx;
 let port: number;
 
 before(async () => {
@@ -23,39 +18,13 @@ before(async () => {
   t = await startTestServer(pki, { proxyListen: true, trustedProxies: ["127.0.0.1/32"], voms: { map: ["/testvo/* vo-all"] } });
   await addUsers(t, ["alice"]);
   await t.call("POST", "/api/groups", { cred: t.cred("admin"), json: { name: "vo-all" } });
-  dir = mkdtempSync(join(tmpdir(), "repoman-nginx-voms-"));
-  const certs = join(pki, "certificates");
-  const files = readdirSync(certs);
-  writeFileSync(join(dir, "cas.pem"), files.filter((f) => /\.\d+$/.test(f)).map((f) => readFileSync(join(certs, f), "utf8")).join(""));
-  writeFileSync(join(dir, "crls.pem"), files.filter((f) => /\.r\d+$/.test(f)).map((f) => readFileSync(join(certs, f), "utf8")).join(""));
-  port = await freePort();
-  const server = readFileSync(new URL("../../../docs/front-ends/nginx.conf", import.meta.url), "utf8")
-    .replace("listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`)
-    .replaceAll("/etc/grid-security/hostcert.pem", join(pki, "host/hostcert.pem"))
-    .replaceAll("/etc/grid-security/hostkey.pem", join(pki, "host/hostkey.pem"))
-    .replaceAll("/etc/nginx/grid-cas.pem", join(dir, "cas.pem"))
-    .replaceAll("/etc/nginx/grid-crls.pem", join(dir, "crls.pem"))
-    .replace("http://127.0.0.1:8080", `http://127.0.0.1:${t.server.proxyPort}`);
-  writeFileSync(
-    join(dir, "nginx.conf"),
-    `daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
-  ${server}
-}
-`,
-  );
-  nginx = spawn("/usr/sbin/nginx", ["-c", join(dir, "nginx.conf"), "-p", dir], { stdio: ["ignore", "ignore", "inherit"] });
-  await waitForPort(port, 10_000);
+  nginx = await startNginx(pki, t.server.proxyPort!);
+  port = nginx.port;
 });
 
 after(async () => {
-  nginx?.kill("SIGTERM");
+  await nginx?.stop();
   await t?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const viaNginx = () => client(port, trustedCaBundle(pki));

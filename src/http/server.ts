@@ -57,6 +57,8 @@ export interface ServerOptions {
   serverId?: string | undefined;
   // Versions kept per hypervisor of images that set none (default 5); 0 keeps all.
   keepVersions?: number | undefined;
+  // Accept image files that name other files (qcow2 backing files, …); default false.
+  allowBackingFiles?: boolean | undefined;
   log: Log;
 }
 
@@ -116,6 +118,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     blobs: opts.blobs,
     serverId: opts.serverId ?? randomUUID(),
     keepVersions: opts.keepVersions ?? DEFAULT_KEEP_VERSIONS,
+    allowBackingFiles: opts.allowBackingFiles ?? false,
     observeCommit: (seconds) => metrics.committed(seconds),
   };
   const instance = opts.instance ?? (opts.listen.port ? `${hostname()}/${opts.listen.host}:${opts.listen.port}` : storage.serverId);

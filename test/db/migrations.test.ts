@@ -16,6 +16,7 @@ import { FsBlobStore } from "../../src/blobs/fs-store.js";
 import { buildActor } from "../../src/catalog/actors.js";
 import * as images from "../../src/catalog/images.js";
 import { DEFAULT_KEEP_VERSIONS } from "../../src/catalog/housekeeping.js";
+import { DiskSniffer } from "../../src/catalog/disk-formats.js";
 import { testDatabaseUrl } from "../support/server.js";
 
 const RELEASE_0_4_0 = "0003_servers";
@@ -84,8 +85,9 @@ test("0004: every file of release 0.4.0 becomes version 1 of its hypervisor; not
       const s = { db: db.db, blobs, serverId: "test", keepVersions: DEFAULT_KEEP_VERSIONS };
       await db.db.insertInto("servers").values({ id: "test", instance: "test", started: at, heartbeat: new Date().toISOString() }).execute();
       const ticket = await images.beginUpload(s, alice, "alice", "sl6.img", "xen", 3);
-      const stored = await blobs.put(ticket.blobKey, Readable.from([Buffer.from("new")]));
-      const after = await images.commitUpload(s, ticket, stored);
+      const sniffer = new DiskSniffer();
+      const stored = await blobs.put(ticket.blobKey, Readable.from([Buffer.from("new")]), { observe: (c) => sniffer.add(c) });
+      const after = await images.commitUpload(s, ticket, { ...stored, disk: sniffer.result() });
       assert.equal(after.files.find((f) => f.hypervisor === "xen")!.version, 2);
       const kept = await images.listVersions(db.db, alice, "alice", "sl6.img", "xen");
       assert.deepEqual(kept.versions.map((v) => [v.version, v.current, v.uploader]), [[2, true, "alice"], [1, false, null]]);

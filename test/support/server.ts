@@ -47,6 +47,7 @@ export async function startTestServer(
     caDir?: string;
     metricsAllow?: string[];
     listSigner?: boolean; // sign image lists with host/signcert.pem, not the host certificate
+    allowBackingFiles?: boolean;
   } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "repoman-test-"));
@@ -67,6 +68,7 @@ export async function startTestServer(
     httpListen: opts.httpListen ? { host: "127.0.0.1", port: 0 } : undefined,
     log: collectingLog(logs),
     metricsAllow: opts.metricsAllow,
+    allowBackingFiles: opts.allowBackingFiles,
     ...(opts.listSigner ? { listSigningCert: join(pki, "host/signcert.pem"), listSigningKey: join(pki, "host/signkey.pem") } : {}),
   });
   return {

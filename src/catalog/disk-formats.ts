@@ -18,8 +18,8 @@ export interface DiskInfo {
   references: string | null;
 }
 
-// ISO 9660 volume descriptors start at 32 KiB; the third possible one ends here.
-export const HEAD_BYTES = 0x9001 + 5;
+// ISO 9660 volume descriptors start at 32 KiB; the third possible one ends within this.
+export const HEAD_BYTES = 40 * 1024;
 export const TAIL_BYTES = 512;
 
 const ascii = (b: Buffer, at: number, text: string) => b.length >= at + text.length && b.toString("latin1", at, at + text.length) === text;

@@ -543,6 +543,11 @@ export async function commitUpload(
         throw conflict("the upload took so long that the server was presumed dead, or it was cancelled; nothing was stored, please retry");
       }
       const at = now();
+      // Refused before the image's version moves: a refused file leaves no trace on the image.
+      if (stored.disk.references !== null && !s.allowBackingFiles) {
+        await qi.addGarbage(trx, [ticket.blobKey], at);
+        return { refusal: unsafeImage(stored.disk) };
+      }
       const image = await qi.bumpVersion(trx, ticket.imageId, at);
       // Deleted, changed or frozen while the bytes were arriving: keep nothing. (Returned, not
       // thrown, so that the garbage record commits.)
@@ -551,9 +556,7 @@ export async function commitUpload(
           ? conflict("the image was deleted, or lost this hypervisor, during the upload; nothing was stored")
           : image.read_only !== 0
             ? conflict("the image was made read-only during the upload; nothing was stored")
-            : stored.disk.references !== null && !s.allowBackingFiles
-              ? unsafeImage(stored.disk)
-              : undefined;
+            : undefined;
       if (refusal) {
         await qi.addGarbage(trx, [ticket.blobKey], at);
         return { refusal };

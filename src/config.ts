@@ -41,6 +41,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "0",
     help: "On SIGTERM, first answer /readyz with 503 for this long while still serving, so that load balancers stop sending requests; then finish those in flight (30 s at most) and exit.",
   },
+  {
+    key: "allow-backing-files",
+    arg: "yes|no",
+    default: "no",
+    choices: ["yes", "no"],
+    help: "Accept image files that make the host opening them read other files: qcow2 with a backing file or an external data file, differencing VHDs, VMDK descriptors and VMDKs with a parent. Such a file can name any file of the hypervisor host that boots it (a known way to read files off a host), so uploads of them are refused unless this is yes.",
+  },
   { key: "upload-expiry", arg: "HOURS", default: "24", help: "Resumable uploads left without a new chunk for this long are cancelled and their bytes deleted." },
   { key: "audit-retention", arg: "DAYS", default: "400", help: "Events of the audit log (every change: who, when, from where, before and after) are kept this long. 0 keeps them all." },
   { key: "db-pool-size", arg: "N", default: "10", help: "PostgreSQL connections per server process." },

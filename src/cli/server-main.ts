@@ -174,6 +174,7 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     recoverAtStart: !worker,
     serverId: worker?.serverId,
     keepVersions: keepVersions(c),
+    allowBackingFiles: one(c, "allow-backing-files") === "yes",
     uploadExpiryHours: uploadExpiryHours(c),
     auditRetentionDays: auditRetentionDays(c),
     metricsAllow: many(c, "metrics-allow").length ? many(c, "metrics-allow") : undefined,

@@ -21,6 +21,7 @@ import type { FrontEndHeaderStyle } from "../http/identity.js";
 import { defaultValidationOptions, type ValidationOptions } from "../x509/validate.js";
 import { clientCommand, configuredPort, curlCommand, devPkiPaths, ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
 import { devUser, DevUserError } from "./dev-user.js";
+import { configuredHostCredential, gridSecurityDir, type HostCredential } from "./host-credential.js";
 import { VERSION } from "./repoman/version.js";
 
 const log = (line: Record<string, unknown>) => process.stdout.write(JSON.stringify(line) + "\n");
@@ -50,15 +51,20 @@ function validationOptions(c: RawConfig): ValidationOptions {
   };
 }
 
+// A development server trusts its development CA, whatever the host's grid CAs: its first start
+// must work as printed on a grid host too. A server with a certificate of its own trusts the
+// grid's CAs, as grid services do.
 function defaultCaDir(devPki: DevPki | undefined): string | undefined {
+  if (devPki) return devPki.caDir;
   if (process.env.X509_CERT_DIR) return process.env.X509_CERT_DIR;
-  if (existsSync("/etc/grid-security/certificates")) return "/etc/grid-security/certificates";
-  return devPki?.caDir;
+  const grid = join(gridSecurityDir(), "certificates");
+  return existsSync(grid) ? grid : undefined;
 }
 
 interface Prepared {
   dataDir: string;
   devPki: DevPki | undefined;
+  host: HostCredential | undefined; // undefined: the development PKI's
   hostCert: string;
   hostKey: string;
   caDir: string;
@@ -68,18 +74,11 @@ interface Prepared {
 function prepare(c: RawConfig, write: boolean): Prepared {
   const dataDir = resolve(one(c, "data-dir")!);
   const listen = parseHostPort(one(c, "listen")!, "listen");
-  let hostCert = one(c, "host-cert");
-  let hostKey = one(c, "host-key");
-  if (!!hostCert !== !!hostKey) throw new ConfigError("give both --host-cert and --host-key, or neither for a development PKI");
-  let devPki: DevPki | undefined;
-  if (!hostCert) {
-    devPki = write ? ensureDevPki(dataDir, listen.port) : devPkiPaths(dataDir);
-    hostCert = devPki.hostCert;
-    hostKey = devPki.hostKey;
-  }
+  const host = configuredHostCredential(c);
+  const devPki = host ? undefined : write ? ensureDevPki(dataDir, listen.port) : devPkiPaths(dataDir);
   const caDir = one(c, "ca-dir") ?? defaultCaDir(devPki);
-  if (!caDir) throw new ConfigError("no trusted CAs: pass --ca-dir, set X509_CERT_DIR, or install /etc/grid-security/certificates");
-  return { dataDir, devPki, hostCert, hostKey: hostKey!, caDir };
+  if (!caDir) throw new ConfigError(`no trusted CAs: pass --ca-dir, set X509_CERT_DIR, or install ${join(gridSecurityDir(), "certificates")}`);
+  return { dataDir, devPki, host, hostCert: host?.cert ?? devPki!.hostCert, hostKey: host?.key ?? devPki!.hostKey, caDir };
 }
 
 const openDb = (c: RawConfig, dataDir: string) => openDatabase(one(c, "database") ?? defaultDatabaseUrl(dataDir), { poolSize: Number(one(c, "db-pool-size")) });
@@ -153,11 +152,13 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
   });
 }
 
-function announce(c: RawConfig, p: Prepared, port: number, workers: number): void {
+function announce(c: RawConfig, configFile: string | undefined, p: Prepared, port: number, workers: number): void {
   const listen = parseHostPort(one(c, "listen")!, "listen");
   const url = `https://${listen.host === "127.0.0.1" || listen.host === "0.0.0.0" ? "localhost" : listen.host}:${port}`;
   const say = (s: string) => process.stderr.write(s + "\n");
   const storage = one(c, "storage");
+  if (configFile) say(`Configuration read from ${configFile}`);
+  if (p.host?.from === "grid-security") say(`Host certificate ${p.host.cert} and key ${p.host.key}, found on this grid host (--host-cert and --host-key choose others)`);
   say(`Repoman is serving ${url} (data in ${p.dataDir}${storage ? `, images in ${storage.replace(/\?.*/, "")}` : ""}, trusted CAs from ${p.caDir}${workers > 1 ? `, ${workers} worker processes` : ""})`);
   if (one(c, "http-listen")) say(`Public downloads over plain HTTP on ${one(c, "http-listen")}`);
   if (one(c, "proxy-listen")) say(`Front-end listener on ${one(c, "proxy-listen")} for ${many(c, "trusted-proxy").join(", ")}`);
@@ -188,7 +189,7 @@ function onSignals(stop: (signal: string) => Promise<void>): void {
   process.on("SIGINT", () => handler("SIGINT"));
 }
 
-async function serve(c: RawConfig): Promise<void> {
+async function serve(c: RawConfig, configFile: string | undefined): Promise<void> {
   const workers = Number(one(c, "workers"));
   if (!Number.isInteger(workers) || workers < 1) throw new ConfigError("workers: expected a whole number of at least 1");
   const drainMs = drainSeconds(c) * 1000;
@@ -208,7 +209,7 @@ async function serve(c: RawConfig): Promise<void> {
   await bootstrap(c, p, db);
   if (workers === 1) {
     const server = await startServing(c, p, db, undefined);
-    announce(c, p, server.port, 1);
+    announce(c, configFile, p, server.port, 1);
     onSignals(() => server.close(undefined, drainMs));
     return;
   }
@@ -226,7 +227,7 @@ async function serve(c: RawConfig): Promise<void> {
     w.on("message", (m: { listening?: number }) => {
       if (m.listening !== undefined && !announced) {
         announced = true;
-        announce(c, p, m.listening, workers);
+        announce(c, configFile, p, m.listening, workers);
       }
     });
     w.on("exit", (code, signal) => {
@@ -267,7 +268,7 @@ function takeDn(argv: string[]): { argv: string[]; dn: string | undefined } {
 async function main(argv: string[]): Promise<number> {
   try {
     const { argv: flags, dn } = takeDn(argv);
-    const { config, positional, help, version } = loadConfig(flags, process.env);
+    const { config, configFile, positional, help, version } = loadConfig(flags, process.env);
     if (help) {
       process.stdout.write(helpText() + "\n");
       return 0;
@@ -283,7 +284,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command !== "serve" || rest.length > 0) throw new ConfigError(`unknown command "${[command, ...rest].join(" ")}" (see repoman-server --help)`);
-    await serve(config);
+    await serve(config, configFile);
     return -1; // keep running
   } catch (e) {
     process.stderr.write(`repoman-server: ${e instanceof ConfigError ? e.message : (e as Error).message ?? String(e)}\n`);

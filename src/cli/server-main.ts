@@ -20,6 +20,7 @@ import { parseHostPort, startServer, type RunningServer } from "../http/server.j
 import type { FrontEndHeaderStyle } from "../http/identity.js";
 import { defaultValidationOptions, type ValidationOptions } from "../x509/validate.js";
 import { clientCommand, configuredPort, curlCommand, devPkiPaths, ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
+import { backup, BackupError, restore } from "./backup.js";
 import { devUser, DevUserError } from "./dev-user.js";
 import { configuredHostCredential, gridSecurityDir, type HostCredential } from "./host-credential.js";
 import { VERSION } from "./repoman/version.js";
@@ -250,24 +251,29 @@ async function serve(c: RawConfig, configFile: string | undefined): Promise<void
   });
 }
 
-// dev-user's own option, --dn DN or --dn=DN, taken out before the server's options are read.
-function takeDn(argv: string[]): { argv: string[]; dn: string | undefined } {
+// The options of one command (dev-user's --dn, backup's --to, restore's --from), as --NAME VALUE
+// or --NAME=VALUE, taken out before the server's options are read.
+const COMMAND_OPTIONS: Record<string, string> = { dn: "dev-user", to: "backup", from: "restore" };
+function takeCommandOptions(argv: string[]): { argv: string[]; options: Map<string, string> } {
   const rest: string[] = [];
-  let dn: string | undefined;
+  const options = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === "--dn") {
-      if (i + 1 >= argv.length) throw new ConfigError("--dn needs a value");
-      dn = argv[++i];
-    } else if (a.startsWith("--dn=")) dn = a.slice("--dn=".length);
-    else rest.push(a);
+    const name = /^--([a-z]+)(?:=|$)/.exec(a)?.[1];
+    if (!name || !(name in COMMAND_OPTIONS)) {
+      rest.push(a);
+      continue;
+    }
+    if (a.includes("=")) options.set(name, a.slice(a.indexOf("=") + 1));
+    else if (i + 1 < argv.length) options.set(name, argv[++i]!);
+    else throw new ConfigError(`--${name} needs a value`);
   }
-  return { argv: rest, dn };
+  return { argv: rest, options };
 }
 
 async function main(argv: string[]): Promise<number> {
   try {
-    const { argv: flags, dn } = takeDn(argv);
+    const { argv: flags, options } = takeCommandOptions(argv);
     const { config, configFile, positional, help, version } = loadConfig(flags, process.env);
     if (help) {
       process.stdout.write(helpText() + "\n");
@@ -278,9 +284,17 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const [command = "serve", ...rest] = positional;
-    if (dn !== undefined && command !== "dev-user") throw new ConfigError("--dn is an option of dev-user (see repoman-server --help)");
+    for (const name of options.keys()) {
+      if (COMMAND_OPTIONS[name] !== command) throw new ConfigError(`--${name} is an option of ${COMMAND_OPTIONS[name]} (see repoman-server --help)`);
+    }
     if (command === "dev-user") {
-      process.stdout.write((await devUser(config, rest, dn)).join("\n") + "\n");
+      process.stdout.write((await devUser(config, rest, options.get("dn"))).join("\n") + "\n");
+      return 0;
+    }
+    if (command === "backup" || command === "restore") {
+      const dir = options.get(command === "backup" ? "to" : "from");
+      if (!dir || rest.length > 0) throw new ConfigError(`usage: repoman-server ${command === "backup" ? "backup --to" : "restore --from"} DIR [options]`);
+      process.stdout.write((await (command === "backup" ? backup(config, dir) : restore(config, dir))).join("\n") + "\n");
       return 0;
     }
     if (command !== "serve" || rest.length > 0) throw new ConfigError(`unknown command "${[command, ...rest].join(" ")}" (see repoman-server --help)`);
@@ -288,7 +302,7 @@ async function main(argv: string[]): Promise<number> {
     return -1; // keep running
   } catch (e) {
     process.stderr.write(`repoman-server: ${e instanceof ConfigError ? e.message : (e as Error).message ?? String(e)}\n`);
-    return e instanceof DevUserError ? 1 : 2;
+    return e instanceof DevUserError || e instanceof BackupError ? 1 : 2;
   }
 }
 

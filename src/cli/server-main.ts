@@ -1,11 +1,6 @@
-#!/usr/bin/env -S node --initial-old-space-size=64
-// The flag above (also in package.json's start script, and read from here by the tests' and the
-// benchmark's spawnServer): V8 otherwise sizes the old generation from the allocation rate it saw
-// last, so a server that was idle starts every large download with a limit just above its live
-// heap, and the 1 MiB buffers in flight then force a full mark-compact every ~60 ms — measured at
-// 1.6 instead of 0.95 server CPU-seconds per GiB, with no effect on peak RSS (128 vs 123 MB).
 // `repoman-server [serve] [options]`: reads the configuration, prepares the data directory,
-// database and (when no host certificate is given) a development PKI, then serves.
+// database and (when no host certificate is given) a development PKI, then serves. The installed
+// command is repoman-server.ts, which starts this with the Node.js flags the server needs.
 import cluster from "node:cluster";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";

@@ -19,6 +19,9 @@ export function sqlitePath(url: string): string | undefined {
 // uploads in progress are left out (their bytes are not in a backup; clients start them again),
 // and so are the processes that were serving. Returns the blobs the copy's image versions name.
 export async function snapshotSqlite(from: string, to: string): Promise<BlobRecord[]> {
+  // Not readonly: a read-only connection to a WAL database leaves -wal and -shm files behind, which
+  // under sudo would be root's, and a server running as its own user could not open them. A
+  // read-write one removes them on close when it was the only connection.
   const source = new SqliteDatabase(from, { fileMustExist: true });
   try {
     source.pragma("busy_timeout = 5000");

@@ -255,7 +255,7 @@ function takeCommandOptions(argv: string[]): { argv: string[]; options: Map<stri
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const name = /^--([a-z]+)(?:=|$)/.exec(a)?.[1];
-    if (!name || !(name in COMMAND_OPTIONS)) {
+    if (!name || !Object.hasOwn(COMMAND_OPTIONS, name)) {
       rest.push(a);
       continue;
     }

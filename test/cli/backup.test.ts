@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { client } from "../support/http.js";
 import { fixturePki } from "../support/pki.js";
-import { SERVER_MAIN, spawnServer, type ServerProcess } from "../support/process.js";
+import { NO_HOST_SETUP, SERVER_MAIN, spawnServer, type ServerProcess } from "../support/process.js";
 import { ADMIN_DN, trustedCaBundle } from "../support/server.js";
 
 let pki: string;
@@ -25,7 +25,7 @@ const serve = (dataDir: string) =>
   ]);
 // A version's links name the server they came from.
 const portless = (json: unknown) => JSON.parse(JSON.stringify(json).replace(/127\.0\.0\.1:\d+/g, "SERVER"));
-const command = (...args: string[]) => spawnSync(process.execPath, [SERVER_MAIN, ...args], { encoding: "utf8" });
+const command = (...args: string[]) => spawnSync(process.execPath, [SERVER_MAIN, ...args], { encoding: "utf8", env: { ...process.env, ...NO_HOST_SETUP } });
 
 before(async () => {
   pki = await fixturePki();

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SERVER_BIN, SERVER_MAIN, spawnServer } from "../support/process.js";
+import { NO_HOST_SETUP, SERVER_BIN, SERVER_MAIN, spawnServer } from "../support/process.js";
 import { SERVER_NODE_FLAGS } from "../../src/cli/node-flags.js";
 import { CLIENT_MAIN } from "../support/repoman-cli.js";
 
@@ -91,7 +91,7 @@ test("dev-user: a certificate from the development CA and a registered user, whi
   const dir = mkdtempSync(join(tmpdir(), "repoman-cli-"));
   const data = join(dir, "data");
   const s = await spawnServer(["--data-dir", data, "--listen", "127.0.0.1:0"], { X509_CERT_DIR: "" });
-  const devUser = (...args: string[]) => spawnSync(process.execPath, [SERVER_MAIN, "dev-user", ...args], { encoding: "utf8", env: { ...process.env, X509_CERT_DIR: "" } });
+  const devUser = (...args: string[]) => spawnSync(process.execPath, [SERVER_MAIN, "dev-user", ...args], { encoding: "utf8", env: { ...process.env, ...NO_HOST_SETUP, X509_CERT_DIR: "" } });
   const run = (line: string) => execFileSync("bash", ["-c", line], { cwd: tmpdir(), env: { PATH: process.env.PATH, HOME: dir }, encoding: "utf8" });
   try {
     const alice = devUser("alice", "--data-dir", data, "--listen", `127.0.0.1:${s.port}`);

@@ -18,11 +18,15 @@ export interface ServerProcess {
   waitForStderr(pattern: RegExp, ms?: number): Promise<RegExpExecArray>;
 }
 
+// What a server started by a test reads of the machine's own /etc: nothing. A grid host's host
+// certificate or an installed configuration would otherwise change what the tests start.
+export const NO_HOST_SETUP: NodeJS.ProcessEnv = { REPOMAN_GRID_SECURITY_DIR: "/nonexistent/grid-security", REPOMAN_CONFIG: "/dev/null" };
+
 // The installed command, given the Node.js flags it would add itself, so that the server is this
 // one process (tests signal and kill it). `launcher: true` runs it as installed, without them: the
 // child is then the launcher, and the server its child.
 export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, opts: { launcher?: boolean } = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...(opts.launcher ? [] : SERVER_NODE_FLAGS), SERVER_BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...(opts.launcher ? [] : SERVER_NODE_FLAGS), SERVER_BIN, ...args], { env: { ...process.env, ...NO_HOST_SETUP, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (c) => (out += c));

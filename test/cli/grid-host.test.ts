@@ -5,10 +5,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SERVER_MAIN, spawnServer } from "../support/process.js";
+import { NO_HOST_SETUP, SERVER_MAIN, spawnServer } from "../support/process.js";
 import { fixturePki } from "../support/pki.js";
 import { ADMIN_DN, trustedCaBundle } from "../support/server.js";
 
@@ -49,7 +49,7 @@ test("a grid host's hostcert.pem and hostkey.pem are used, and said so; no devel
     assert.equal(await s.stop(), 0);
   }
   // dev-user refuses such a server: its users come from the grid's CAs.
-  const devUser = spawnSync(process.execPath, [SERVER_MAIN, "dev-user", "carol", "--data-dir", data], { encoding: "utf8", env: { ...process.env, REPOMAN_GRID_SECURITY_DIR: grid } });
+  const devUser = spawnSync(process.execPath, [SERVER_MAIN, "dev-user", "carol", "--data-dir", data], { encoding: "utf8", env: { ...process.env, ...NO_HOST_SETUP, REPOMAN_GRID_SECURITY_DIR: grid } });
   assert.equal(devUser.status, 1);
   assert.match(devUser.stderr, new RegExp(`configured with its own host certificate \\(${grid}/hostcert.pem\\)`));
 });
@@ -57,10 +57,25 @@ test("a grid host's hostcert.pem and hostkey.pem are used, and said so; no devel
 test("half a host credential is refused rather than replaced by a development one", () => {
   const grid = gridSecurity("cert-only", false);
   copyFileSync(join(pki, "host/hostcert.pem"), join(grid, "hostcert.pem"));
-  const r = spawnSync(process.execPath, [SERVER_MAIN, "--data-dir", join(dir, "data-half"), "--listen", "127.0.0.1:0"], { encoding: "utf8", env: { ...process.env, REPOMAN_GRID_SECURITY_DIR: grid } });
+  const r = spawnSync(process.execPath, [SERVER_MAIN, "--data-dir", join(dir, "data-half"), "--listen", "127.0.0.1:0"], { encoding: "utf8", env: { ...process.env, ...NO_HOST_SETUP, REPOMAN_GRID_SECURITY_DIR: grid } });
   assert.equal(r.status, 2);
   assert.equal(r.stderr, `repoman-server: ${grid}/hostcert.pem exists but ${grid}/hostkey.pem does not: install both, or pass --host-cert and --host-key\n`);
   assert.equal(existsSync(join(dir, "data-half", "dev-pki")), false);
+});
+
+test("a host key the server's user cannot read is refused, with the way to give it one", (t) => {
+  // As root every file is readable: the server runs as nobody here, as a service's own user would.
+  if (process.getuid?.() !== 0 || spawnSync("setpriv", ["--version"]).status !== 0) return t.skip("needs root and setpriv");
+  const grid = gridSecurity("root-only-key", true);
+  chmodSync(join(grid, "hostkey.pem"), 0o600);
+  for (const d of [dir, grid]) chmodSync(d, 0o755);
+  const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, SERVER_MAIN, "--data-dir", join(dir, "data-nobody")], {
+    encoding: "utf8",
+    env: { ...process.env, ...NO_HOST_SETUP, REPOMAN_GRID_SECURITY_DIR: grid },
+  });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`^repoman-server: ${grid}/hostkey.pem is not readable by this user \\(uid 65534\\): .*LoadCredential=hostkey.pem:${grid}/hostkey.pem and --host-key %d/hostkey.pem`));
+  assert.equal(existsSync(join(dir, "data-nobody")), false);
 });
 
 test("the quick start on a grid host without a host certificate: the printed commands work, also with X509_CERT_DIR set to the grid's CAs", async () => {

@@ -551,9 +551,9 @@ export async function commitUpload(
         await qi.addGarbage(trx, [ticket.blobKey], at);
         return { refusal: unsafeImage(stored.disk) };
       }
-      const image = await qi.bumpVersion(trx, ticket.imageId, at);
-      // Deleted, changed or frozen while the bytes were arriving: keep nothing. (Returned, not
-      // thrown, so that the garbage record commits.)
+      const image = await qi.lockForCommit(trx, ticket.imageId);
+      // Deleted, changed or frozen while the bytes were arriving: keep nothing, and leave the image
+      // as it is. (Returned, not thrown, so that the garbage record commits.)
       const refusal =
         image === undefined || !image.hypervisors.split(",").includes(ticket.hypervisor)
           ? conflict("the image was deleted, or lost this hypervisor, during the upload; nothing was stored")
@@ -564,6 +564,7 @@ export async function commitUpload(
         await qi.addGarbage(trx, [ticket.blobKey], at);
         return { refusal };
       }
+      await qi.bumpVersion(trx, ticket.imageId, at);
       const previous = (await qi.versionsOf(trx, ticket.imageId, ticket.hypervisor))[0];
       const version = (previous?.version ?? 0) + 1;
       await qi.insertVersion(trx, {

@@ -111,13 +111,15 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / 100; // USER_HZ
 }
 
-// A process and its direct children (nginx workers, cluster workers).
+// A process and all its descendants (nginx workers; repoman-server's launcher, server, cluster workers).
 export function processTree(pid: number): number[] {
+  let children: number[];
   try {
-    return [pid, ...execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number)];
+    children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
   } catch {
-    return [pid]; // pgrep exits 1 when there are no children
+    children = []; // pgrep exits 1 when there are no children
   }
+  return [pid, ...children.flatMap(processTree)];
 }
 
 // Full handshakes per second of wall time, and per CPU-second the server spent on them: on a

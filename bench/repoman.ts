@@ -1,6 +1,7 @@
-// Repoman as both benchmarks run it: the installed command on the embedded defaults, the test
-// PKI's admin, alice registered (her RFC 3820 proxy makes the handshakes), and the image slots the
-// benchmark uploads into.
+// Repoman as both benchmarks run it: the installed command as installed (its launcher adds the
+// server's Node.js flags; the processes measured are the server's, not the idle launcher's), on
+// the embedded defaults, the test PKI's admin, alice registered (her RFC 3820 proxy makes the
+// handshakes), and the image slots the benchmark uploads into.
 import { join } from "node:path";
 import { ADMIN_DN } from "../test/support/server.js";
 import { spawnServer, type ServerProcess } from "../test/support/process.js";
@@ -24,7 +25,7 @@ export async function startRepoman(dir: string, pki: string, workers: number, im
     "--data-dir", join(dir, `data-${workers}`), "--listen", "127.0.0.1:0", "--workers", String(workers),
     "--host-cert", join(pki, "host/hostcert.pem"), "--host-key", join(pki, "host/hostkey.pem"),
     "--ca-dir", join(pki, "certificates"), "--admin", `admin,admin@example.org,${ADMIN_DN}`,
-  ]);
+  ], {}, { launcher: true });
   const admin = asAdmin(pki, server.port);
   const setUp: [string, object][] = [["/api/users", { user_name: "alice", cert_dn: "/C=CA/O=Grid/OU=test/CN=Alice Example" }], ...images.map((name): [string, object] => ["/api/images", { name }])];
   for (const [path, body] of setUp) {
@@ -34,5 +35,5 @@ export async function startRepoman(dir: string, pki: string, workers: number, im
       throw new Error(`repoman: POST ${path} answered ${r.status}: ${r.text}`);
     }
   }
-  return { server, admin, proxy: asAliceProxy(pki, server.port), path: (image) => `/api/images/raw/admin/xen/${image}`, pids: () => processTree(server.child.pid!) };
+  return { server, admin, proxy: asAliceProxy(pki, server.port), path: (image) => `/api/images/raw/admin/xen/${image}`, pids: () => processTree(server.child.pid!).slice(1) };
 }

@@ -1,7 +1,7 @@
 // Server configuration: one table of options, read from a file, then REPOMAN_* environment
 // variables, then command-line flags (each overriding the one before). The table also writes
 // `repoman-server --help` and docs/repoman-server.conf.example, so they cannot drift apart.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 interface OptionSpec {
   key: string;
@@ -41,10 +41,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "0",
     help: "On SIGTERM, first answer /readyz with 503 for this long while still serving, so that load balancers stop sending requests; then finish those in flight (30 s at most) and exit.",
   },
+  {
+    key: "allow-backing-files",
+    arg: "yes|no",
+    default: "no",
+    choices: ["yes", "no"],
+    help: "Accept image files that make the host opening them read other files: qcow2 with a backing file or an external data file, differencing VHDs, VMDK descriptors and VMDKs with a parent. Such a file can name any file of the hypervisor host that boots it (a known way to read files off a host), so uploads of them are refused unless this is yes.",
+  },
   { key: "upload-expiry", arg: "HOURS", default: "24", help: "Resumable uploads left without a new chunk for this long are cancelled and their bytes deleted." },
   { key: "audit-retention", arg: "DAYS", default: "400", help: "Events of the audit log (every change: who, when, from where, before and after) are kept this long. 0 keeps them all." },
   { key: "db-pool-size", arg: "N", default: "10", help: "PostgreSQL connections per server process." },
-  { key: "host-cert", arg: "FILE", help: "Server certificate (PEM). Default: DATA_DIR/dev-pki/hostcert.pem, generated with a development CA when missing." },
+  {
+    key: "host-cert",
+    arg: "FILE",
+    help: "Server certificate (PEM). Default: /etc/grid-security/hostcert.pem and hostkey.pem when they exist, else DATA_DIR/dev-pki/hostcert.pem, generated with a development CA when missing.",
+  },
   { key: "host-key", arg: "FILE", help: "Server private key (PEM), unencrypted." },
   {
     key: "list-signing-cert",
@@ -55,7 +66,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     key: "ca-dir",
     arg: "DIR",
-    help: "Trusted CAs and CRLs in the grid layout (<hash>.0, <hash>.r0), re-read on change. Default: $X509_CERT_DIR, else /etc/grid-security/certificates, else the development CA.",
+    help: "Trusted CAs and CRLs in the grid layout (<hash>.0, <hash>.r0), re-read on change. Default: $X509_CERT_DIR, else /etc/grid-security/certificates; the development CA for a server on the development PKI.",
   },
   { key: "crl", arg: "MODE", default: "require", choices: ["require", "if-valid", "ignore"], help: "CRL checking: require (a missing or expired CRL refuses its CA's users), if-valid (use a CRL only when present and current), ignore." },
   { key: "clock-skew", arg: "SECONDS", default: "60", help: "Tolerance for certificate validity times of clients whose clocks are slightly off." },
@@ -99,7 +110,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "http-listen", arg: "HOST:PORT", help: "Plain-HTTP listener that serves only downloads of images marked for unauthenticated access." },
   { key: "http-public-url", arg: "URL", help: "Base URL of that listener in http_file_url links. Default: http://REQUEST_HOST:PORT." },
   { key: "public-url", arg: "URL", help: "Base URL used in links in responses, e.g. https://repo.example.org. Default: from the request's Host header." },
-  { key: "config", arg: "FILE", help: "Read options from FILE: `key = value` lines with these names, # comments, repeatable keys repeated." },
+  {
+    key: "config",
+    arg: "FILE",
+    help: "Read options from FILE: `key = value` lines with these names, # comments, repeatable keys repeated. Default: /etc/repoman/repoman-server.conf when it exists.",
+  },
 ] as const;
 
 export type RawConfig = Map<string, string[]>;
@@ -181,10 +196,22 @@ export function mergeConfig(...layers: RawConfig[]): RawConfig {
   return out;
 }
 
-export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { config: RawConfig; positional: string[]; help: boolean; version: boolean } {
+// Read when neither --config nor REPOMAN_CONFIG names a file, if it exists: an installed server
+// (packages, the systemd unit, the container) is configured there without a flag.
+export const DEFAULT_CONFIG_FILE = "/etc/repoman/repoman-server.conf";
+
+export interface LoadedConfig {
+  config: RawConfig;
+  configFile: string | undefined; // the file that was read, if any
+  positional: string[];
+  help: boolean;
+  version: boolean;
+}
+
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defaultFile = DEFAULT_CONFIG_FILE): LoadedConfig {
   const { flags, positional, help, version } = parseFlags(argv);
   const envLayer = envConfig(env);
-  const file = flags.get("config")?.[0] ?? envLayer.get("config")?.[0];
+  const file = flags.get("config")?.[0] ?? envLayer.get("config")?.[0] ?? (existsSync(defaultFile) ? defaultFile : undefined);
   let fileLayer: RawConfig = new Map();
   if (file) {
     let text: string;
@@ -195,7 +222,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { c
     }
     fileLayer = parseConfigFile(text, file);
   }
-  return { config: mergeConfig(fileLayer, envLayer, flags), positional, help, version };
+  return { config: mergeConfig(fileLayer, envLayer, flags), configFile: file, positional, help, version };
 }
 
 export function helpText(): string {
@@ -203,6 +230,8 @@ export function helpText(): string {
     "Usage: repoman-server [serve] [options]",
     "       repoman-server dev-user NAME [--dn DN] [options]",
     "       repoman-server audit [--user NAME] [--action ACTION] [--target TARGET] [--since WHEN] [--until WHEN] [--limit N] [--json] [options]",
+    "       repoman-server backup --to DIR [options]",
+    "       repoman-server restore --from DIR [options]",
     "       repoman-server --version",
     "",
     "Runs the Repoman image repository: an HTTPS server with X.509 and grid-proxy client-certificate login.",
@@ -213,6 +242,9 @@ export function helpText(): string {
     "it, when, from where, and the values before and after. --action takes an action (image.modify) or a prefix",
     "ending in '.' (image.); WHEN is an ISO 8601 time or an age such as 30m, 12h or 7d; --limit defaults to 100;",
     "--json prints one JSON object per event.",
+    "backup copies the SQLite database (online, while servers run) and the image files it names into the",
+    "new or empty DIR, with a manifest of their sizes and SHA-256; restore puts such a backup into an empty",
+    "--data-dir (or new --database and --storage). With PostgreSQL, see docs/deploy/backup.md instead.",
     "Every option can also be set in a --config file (key = value) or as REPOMAN_<KEY> in the environment",
     "(e.g. REPOMAN_DATA_DIR); flags override the environment, which overrides the file.",
     "",

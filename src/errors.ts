@@ -9,7 +9,8 @@ export type ErrorKind =
   | "precondition_failed"
   | "conflict"
   | "too_large"
-  | "unsupported_media_type";
+  | "unsupported_media_type"
+  | "unsafe_image";
 
 export class RepomanError extends Error {
   constructor(

@@ -39,7 +39,7 @@ const stopAll = async () => {
 
 try {
   const pgEnv = {};
-  const METADATA_SUITES = /test\/(api|db|catalog)\/(users-groups|images|versions|resumable|operations|migrations|upload-safety|credentials|list-sort|users-detail|liveness|audit|image-lists|voms)/;
+  const METADATA_SUITES = /test\/(api|db|catalog)\/(users-groups|images|versions|resumable|operations|migrations|upload-safety|credentials|list-sort|users-detail|liveness|audit|image-lists|voms|formats)/;
   const again = files.filter((f) => METADATA_SUITES.test(f));
   const S3_SUITES = /test\/(blobs\/conformance|scale\/)/;
   const onS3 = files.filter((f) => S3_SUITES.test(f));

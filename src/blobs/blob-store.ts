@@ -13,6 +13,8 @@ export interface PutOptions {
   expectedSize?: number | undefined;
   // Fail as soon as more than this many bytes arrive (quota).
   maxBytes?: number | undefined;
+  // Sees every byte once, in order, in the same pass as the hash (format detection).
+  observe?: ((chunk: Buffer) => void) | undefined;
 }
 
 // Where one chunk of a chunked (resumable) upload goes: chunks are written in order, each over
@@ -98,6 +100,7 @@ export class Meter {
     if (this.opts.maxBytes !== undefined && this.size > this.opts.maxBytes) throw new BlobSizeError("storage quota exceeded", "quota");
     if (this.opts.expectedSize !== undefined && this.size > this.opts.expectedSize) throw new BlobSizeError("body longer than its Content-Length", "long");
     this.hash.update(chunk);
+    this.opts.observe?.(chunk);
   }
 
   // Once the body has ended: throws if it was shorter than announced.

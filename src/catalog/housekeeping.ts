@@ -20,6 +20,8 @@ export interface Storage {
   blobs: BlobStore;
   serverId: string; // this process, for upload bookkeeping
   keepVersions: number; // versions kept per hypervisor of images that set none; 0 = all
+  // Files that name other files (qcow2 backing files, …) are refused unless this is true.
+  allowBackingFiles?: boolean | undefined;
   observeCommit?: (seconds: number) => void; // for /metrics
 }
 

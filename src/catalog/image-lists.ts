@@ -60,7 +60,7 @@ export interface ListView extends ListSummary {
 export interface ListDocument {
   list: ListView;
   publisher: { dn: string; email: string | null };
-  images: { entry: EntryView; image: ImageView; version: number; size: number; sha512: string; comment: string | null; identifier: string }[];
+  images: { entry: EntryView; image: ImageView; version: number; size: number; format: string | null; sha512: string; comment: string | null; identifier: string }[];
 }
 
 const now = () => new Date().toISOString();
@@ -236,7 +236,8 @@ async function content(s: Storage, row: ql.ListRow) {
     }
     const entry: EntryView = { ...base, listed: { version: v.version, size: v.size, sha512: await sha512Of(s, v) } };
     entries.push(entry);
-    images.push({ entry, image, version: v.version, size: v.size, sha512: (entry.listed as { sha512: string }).sha512, comment: v.comment, identifier: fileIdentifier(e.image_id, e.hypervisor) });
+    // The format follows from the bytes, as the SHA-512 does: it needs no place in the digest below.
+    images.push({ entry, image, version: v.version, size: v.size, format: v.format, sha512: (entry.listed as { sha512: string }).sha512, comment: v.comment, identifier: fileIdentifier(e.image_id, e.hypervisor) });
   }
   // What subscribers read, apart from the version and signing time that follow from it.
   const digest = createHash("sha256")

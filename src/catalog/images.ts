@@ -12,6 +12,7 @@ import { badRequest, conflict, gone, notFound, RepomanError } from "../errors.js
 import { requireUser } from "./users.js";
 import { collectGarbage, type Storage } from "./housekeeping.js";
 import { difference, recordChange } from "./audit.js";
+import type { DiskFormat, DiskInfo } from "./disk-formats.js";
 
 export { SORT_KEYS, type SortKey } from "../db/images.js";
 
@@ -21,6 +22,8 @@ export interface ImageFile {
   size: number;
   sha256: string;
   uploaded: string; // when this version became current
+  format: DiskFormat | null; // null: uploaded before formats were detected
+  virtualSize: number | null;
 }
 
 export interface VersionView extends ImageFile {
@@ -75,7 +78,15 @@ export interface ImageChanges extends ImageFields {
 }
 
 const now = () => new Date().toISOString();
-const fileOf = (v: qi.VersionRow): ImageFile => ({ hypervisor: v.hypervisor, version: v.version, size: v.size, sha256: v.sha256, uploaded: v.created });
+const fileOf = (v: qi.VersionRow): ImageFile => ({
+  hypervisor: v.hypervisor,
+  version: v.version,
+  size: v.size,
+  sha256: v.sha256,
+  uploaded: v.created,
+  format: (v.format as DiskFormat | null) ?? null,
+  virtualSize: v.virtual_size ?? null,
+});
 const isExpired = (row: { expires: string | null }, at: string) => row.expires !== null && row.expires <= at;
 
 function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
@@ -523,7 +534,7 @@ export async function authorizeUploadTo(db: qu.Executor, actor: Actor, imageId: 
 export async function commitUpload(
   s: Storage,
   ticket: UploadTicket,
-  stored: { size: number; sha256: string },
+  stored: { size: number; sha256: string; disk: DiskInfo },
   claim: (trx: qu.Executor) => Promise<boolean> = (trx) => qi.removePendingUpload(trx, ticket.blobKey),
 ): Promise<ImageView> {
   const started = performance.now();
@@ -535,19 +546,25 @@ export async function commitUpload(
         throw conflict("the upload took so long that the server was presumed dead, or it was cancelled; nothing was stored, please retry");
       }
       const at = now();
-      const image = await qi.bumpVersion(trx, ticket.imageId, at);
-      // Deleted, changed or frozen while the bytes were arriving: keep nothing. (Returned, not
-      // thrown, so that the garbage record commits.)
+      // Refused before the image's version moves: a refused file leaves no trace on the image.
+      if (stored.disk.references !== null && !s.allowBackingFiles) {
+        await qi.addGarbage(trx, [ticket.blobKey], at);
+        return { refusal: unsafeImage(stored.disk) };
+      }
+      const image = await qi.lockForCommit(trx, ticket.imageId);
+      // Deleted, changed or frozen while the bytes were arriving: keep nothing, and leave the image
+      // as it is. (Returned, not thrown, so that the garbage record commits.)
       const refusal =
         image === undefined || !image.hypervisors.split(",").includes(ticket.hypervisor)
-          ? "the image was deleted, or lost this hypervisor, during the upload; nothing was stored"
+          ? conflict("the image was deleted, or lost this hypervisor, during the upload; nothing was stored")
           : image.read_only !== 0
-            ? "the image was made read-only during the upload; nothing was stored"
+            ? conflict("the image was made read-only during the upload; nothing was stored")
             : undefined;
       if (refusal) {
         await qi.addGarbage(trx, [ticket.blobKey], at);
         return { refusal };
       }
+      await qi.bumpVersion(trx, ticket.imageId, at);
       const previous = (await qi.versionsOf(trx, ticket.imageId, ticket.hypervisor))[0];
       const version = (previous?.version ?? 0) + 1;
       await qi.insertVersion(trx, {
@@ -562,6 +579,8 @@ export async function commitUpload(
         comment: ticket.comment,
         restored_from: null,
         sha512: null,
+        format: stored.disk.format,
+        virtual_size: stored.disk.virtualSize,
       });
       const pruned = await prune(trx, ticket.imageId, ticket.hypervisor, image!.keep_versions ?? s.keepVersions);
       const owner = (await qu.findUserById(trx, image!.owner_id))!;
@@ -569,15 +588,22 @@ export async function commitUpload(
         action: "image.upload",
         target: `${owner.user_name}/${image!.name}`,
         before: previous ? { hypervisor: ticket.hypervisor, version: previous.version, size: previous.size, sha256: previous.sha256 } : undefined,
-        after: { hypervisor: ticket.hypervisor, version, size: stored.size, sha256: stored.sha256, comment: ticket.comment, ...(pruned.length ? { versions_deleted: pruned } : {}) },
+        after: { hypervisor: ticket.hypervisor, version, size: stored.size, sha256: stored.sha256, format: stored.disk.format, comment: ticket.comment, ...(pruned.length ? { versions_deleted: pruned } : {}) },
       });
       return { view: await viewById(trx, ticket.imageId) };
     })
     .finally(() => collectGarbage(s));
-  if (!outcome.view) throw conflict(outcome.refusal);
+  if (!outcome.view) throw outcome.refusal;
   s.observeCommit?.((performance.now() - started) / 1000);
   return outcome.view;
 }
+
+// A file that makes the host opening it read other files of that host's.
+const unsafeImage = (disk: DiskInfo) =>
+  new RepomanError(
+    "unsafe_image",
+    `this ${disk.format} file names ${disk.references}: a host that opens it reads that too, which is a known way to read files off a host; nothing was stored. Make it self-contained first (qemu-img convert -O ${disk.format === "unknown" ? "qcow2" : disk.format} FILE NEW), or ask the server's operator about --allow-backing-files`,
+  );
 
 export async function abandonUpload(s: Storage, ticket: UploadTicket): Promise<void> {
   await s.db.transaction().execute(async (trx) => {

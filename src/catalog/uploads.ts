@@ -11,6 +11,7 @@ import * as qs from "../db/uploads.js";
 import { BlobSizeError } from "../blobs/blob-store.js";
 import { discardSessions, type Storage } from "./housekeeping.js";
 import { imageTarget, recordChange } from "./audit.js";
+import { DiskSniffer, HEAD_BYTES, identify, TAIL_BYTES, type DiskInfo } from "./disk-formats.js";
 import { authorizeUploadTo, commitUpload, prepareUpload, type ImageView, type UploadTicket } from "./images.js";
 
 export const DEFAULT_UPLOAD_EXPIRY_HOURS = 24;
@@ -176,14 +177,36 @@ function hashing(hash: Hash, source: Readable): Transform {
 async function complete(s: Storage, actor: Actor, row: qs.SessionRow, hash: Hash | undefined): Promise<ImageView> {
   if ((await s.blobs.size(row.blob_key)) !== row.length) await s.blobs.finishChunked(row.blob_key, row.store_handle, await qs.chunkEtags(s.db, row.id));
   let sha256 = hash?.digest("hex");
+  let disk: DiskInfo;
   if (sha256 === undefined) {
     const whole = createHash("sha256");
-    for await (const piece of await s.blobs.get(row.blob_key)) whole.update(piece as Buffer);
+    const sniffer = new DiskSniffer();
+    for await (const piece of await s.blobs.get(row.blob_key)) {
+      whole.update(piece as Buffer);
+      sniffer.add(piece as Buffer);
+    }
     sha256 = whole.digest("hex");
+    disk = sniffer.result();
+  } else {
+    disk = await identifyBlob(s, row.blob_key, row.length);
   }
   running.delete(row.id);
   const ticket: UploadTicket = { imageId: row.image_id, hypervisor: row.hypervisor, blobKey: row.blob_key, maxBytes: undefined, by: actor, comment: row.comment };
-  return commitUpload(s, ticket, { size: row.length, sha256 }, (trx) => qs.deleteSession(trx, row.id));
+  return commitUpload(s, ticket, { size: row.length, sha256, disk }, (trx) => qs.deleteSession(trx, row.id));
+}
+
+// The format of a whole blob, from its first and last bytes read back from the store: the chunks
+// that held them may have passed through other processes, and a first chunk may be shorter than
+// the header. At most HEAD_BYTES + TAIL_BYTES are read, however large the file.
+async function identifyBlob(s: Storage, key: string, length: number): Promise<DiskInfo> {
+  const read = async (start: number, end: number) => {
+    const pieces: Buffer[] = [];
+    for await (const piece of await s.blobs.get(key, { start, end })) pieces.push(piece as Buffer);
+    return Buffer.concat(pieces);
+  };
+  const head = length === 0 ? Buffer.alloc(0) : await read(0, Math.min(length, HEAD_BYTES) - 1);
+  const tail = length <= HEAD_BYTES ? head.subarray(Math.max(0, head.length - TAIL_BYTES)) : await read(length - TAIL_BYTES, length - 1);
+  return identify(head, tail, length);
 }
 
 // Cancels the session: its bytes are deleted.

@@ -12,6 +12,7 @@ import { ConfigError, one, type RawConfig } from "../config.js";
 import { defaultDatabaseUrl, openDatabase } from "../db/connect.js";
 import { parseHostPort } from "../http/server.js";
 import { canonicalDn, toOneline } from "../x509/dn.js";
+import { configuredHostCredential } from "./host-credential.js";
 import { clientCommand, clientConfigText, configuredPort, curlCommand, DEV_ADMIN_DN, devPkiComplete, devPkiPaths, issueUserCredential } from "./dev-pki.js";
 
 // A refusal or failure of dev-user (exit 1), as opposed to a command line it cannot parse (exit 2).
@@ -36,7 +37,8 @@ export async function devUser(c: RawConfig, args: string[], dnOption: string | u
     throw new ConfigError(`--dn: ${(e as Error).message}`);
   }
   const dataDir = resolve(one(c, "data-dir")!);
-  if (one(c, "host-cert")) throw new DevUserError("this server is configured with its own host certificate (--host-cert), not the development PKI: register users with `repoman create-user` and certificates from your CA");
+  const host = configuredHostCredential(c);
+  if (host) throw new DevUserError(`this server is configured with its own host certificate (${host.from === "options" ? "--host-cert" : host.cert}), not the development PKI: register users with \`repoman create-user\` and certificates from your CA`);
   const pki = devPkiPaths(dataDir);
   if (!devPkiComplete(pki)) throw new DevUserError(`there is no development CA in ${pki.dir}: start repoman-server once without --host-cert (with --data-dir ${dataDir}) to make one, or, on a server with real host certificates, register users with \`repoman create-user\``);
 

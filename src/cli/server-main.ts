@@ -1,11 +1,6 @@
-#!/usr/bin/env -S node --initial-old-space-size=64
-// The flag above (also in package.json's start script, and read from here by the tests' and the
-// benchmark's spawnServer): V8 otherwise sizes the old generation from the allocation rate it saw
-// last, so a server that was idle starts every large download with a limit just above its live
-// heap, and the 1 MiB buffers in flight then force a full mark-compact every ~60 ms — measured at
-// 1.6 instead of 0.95 server CPU-seconds per GiB, with no effect on peak RSS (128 vs 123 MB).
 // `repoman-server [serve] [options]`: reads the configuration, prepares the data directory,
-// database and (when no host certificate is given) a development PKI, then serves.
+// database and (when no host certificate is given) a development PKI, then serves. The installed
+// command is repoman-server.ts, which starts this with the Node.js flags the server needs.
 import cluster from "node:cluster";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -22,8 +17,10 @@ import { defaultValidationOptions, type ValidationOptions } from "../x509/valida
 import { DEFAULT_VOMSDIR } from "../x509/vomsdir.js";
 import { parseVomsMapping } from "../policy/voms-map.js";
 import { clientCommand, configuredPort, curlCommand, devPkiPaths, ensureDevPki, DEV_ADMIN_DN, type DevPki } from "./dev-pki.js";
+import { backup, BackupError, restore } from "./backup.js";
 import { devUser, DevUserError } from "./dev-user.js";
 import { auditCommand } from "./audit.js";
+import { configuredHostCredential, gridSecurityDir, type HostCredential } from "./host-credential.js";
 import { VERSION } from "./repoman/version.js";
 import { createLog } from "../log.js";
 
@@ -68,15 +65,20 @@ function vomsOptions(c: RawConfig) {
   }
 }
 
+// A development server trusts its development CA, whatever the host's grid CAs: its first start
+// must work as printed on a grid host too. A server with a certificate of its own trusts the
+// grid's CAs, as grid services do.
 function defaultCaDir(devPki: DevPki | undefined): string | undefined {
+  if (devPki) return devPki.caDir;
   if (process.env.X509_CERT_DIR) return process.env.X509_CERT_DIR;
-  if (existsSync("/etc/grid-security/certificates")) return "/etc/grid-security/certificates";
-  return devPki?.caDir;
+  const grid = join(gridSecurityDir(), "certificates");
+  return existsSync(grid) ? grid : undefined;
 }
 
 interface Prepared {
   dataDir: string;
   devPki: DevPki | undefined;
+  host: HostCredential | undefined; // undefined: the development PKI's
   hostCert: string;
   hostKey: string;
   caDir: string;
@@ -86,18 +88,11 @@ interface Prepared {
 function prepare(c: RawConfig, write: boolean): Prepared {
   const dataDir = resolve(one(c, "data-dir")!);
   const listen = parseHostPort(one(c, "listen")!, "listen");
-  let hostCert = one(c, "host-cert");
-  let hostKey = one(c, "host-key");
-  if (!!hostCert !== !!hostKey) throw new ConfigError("give both --host-cert and --host-key, or neither for a development PKI");
-  let devPki: DevPki | undefined;
-  if (!hostCert) {
-    devPki = write ? ensureDevPki(dataDir, listen.port) : devPkiPaths(dataDir);
-    hostCert = devPki.hostCert;
-    hostKey = devPki.hostKey;
-  }
+  const host = configuredHostCredential(c);
+  const devPki = host ? undefined : write ? ensureDevPki(dataDir, listen.port) : devPkiPaths(dataDir);
   const caDir = one(c, "ca-dir") ?? defaultCaDir(devPki);
-  if (!caDir) throw new ConfigError("no trusted CAs: pass --ca-dir, set X509_CERT_DIR, or install /etc/grid-security/certificates");
-  return { dataDir, devPki, hostCert, hostKey: hostKey!, caDir };
+  if (!caDir) throw new ConfigError(`no trusted CAs: pass --ca-dir, set X509_CERT_DIR, or install ${join(gridSecurityDir(), "certificates")}`);
+  return { dataDir, devPki, host, hostCert: host?.cert ?? devPki!.hostCert, hostKey: host?.key ?? devPki!.hostKey, caDir };
 }
 
 const openDb = (c: RawConfig, dataDir: string) => openDatabase(one(c, "database") ?? defaultDatabaseUrl(dataDir), { poolSize: Number(one(c, "db-pool-size")) });
@@ -174,6 +169,7 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     recoverAtStart: !worker,
     serverId: worker?.serverId,
     keepVersions: keepVersions(c),
+    allowBackingFiles: one(c, "allow-backing-files") === "yes",
     uploadExpiryHours: uploadExpiryHours(c),
     auditRetentionDays: auditRetentionDays(c),
     metricsAllow: many(c, "metrics-allow").length ? many(c, "metrics-allow") : undefined,
@@ -181,11 +177,13 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
   });
 }
 
-function announce(c: RawConfig, p: Prepared, port: number, workers: number): void {
+function announce(c: RawConfig, configFile: string | undefined, p: Prepared, port: number, workers: number): void {
   const listen = parseHostPort(one(c, "listen")!, "listen");
   const url = `https://${listen.host === "127.0.0.1" || listen.host === "0.0.0.0" ? "localhost" : listen.host}:${port}`;
   const say = (s: string) => process.stderr.write(s + "\n");
   const storage = one(c, "storage");
+  if (configFile) say(`Configuration read from ${configFile}`);
+  if (p.host?.from === "grid-security") say(`Host certificate ${p.host.cert} and key ${p.host.key}, found on this grid host (--host-cert and --host-key choose others)`);
   say(`Repoman is serving ${url} (data in ${p.dataDir}${storage ? `, images in ${storage.replace(/\?.*/, "")}` : ""}, trusted CAs from ${p.caDir}${workers > 1 ? `, ${workers} worker processes` : ""})`);
   if (one(c, "http-listen")) say(`Public downloads over plain HTTP on ${one(c, "http-listen")}`);
   if (one(c, "proxy-listen")) say(`Front-end listener on ${one(c, "proxy-listen")} for ${many(c, "trusted-proxy").join(", ")}`);
@@ -216,7 +214,7 @@ function onSignals(stop: (signal: string) => Promise<void>): void {
   process.on("SIGINT", () => handler("SIGINT"));
 }
 
-async function serve(c: RawConfig): Promise<void> {
+async function serve(c: RawConfig, configFile: string | undefined): Promise<void> {
   const workers = Number(one(c, "workers"));
   if (!Number.isInteger(workers) || workers < 1) throw new ConfigError("workers: expected a whole number of at least 1");
   const drainMs = drainSeconds(c) * 1000;
@@ -236,7 +234,7 @@ async function serve(c: RawConfig): Promise<void> {
   await bootstrap(c, p, db);
   if (workers === 1) {
     const server = await startServing(c, p, db, undefined);
-    announce(c, p, server.port, 1);
+    announce(c, configFile, p, server.port, 1);
     onSignals(() => server.close(undefined, drainMs));
     return;
   }
@@ -254,7 +252,7 @@ async function serve(c: RawConfig): Promise<void> {
     w.on("message", (m: { listening?: number }) => {
       if (m.listening !== undefined && !announced) {
         announced = true;
-        announce(c, p, m.listening, workers);
+        announce(c, configFile, p, m.listening, workers);
       }
     });
     w.on("exit", (code, signal) => {
@@ -277,10 +275,12 @@ async function serve(c: RawConfig): Promise<void> {
   });
 }
 
-// The options of one command (dev-user --dn, audit --user …): taken out of the command line
+// The options of one command (dev-user --dn, audit --user, backup --to …): taken out of the command line
 // before the server's own options are read. "flag" options take no value.
 const COMMAND_OPTIONS: Record<string, Record<string, "value" | "flag">> = {
   "dev-user": { dn: "value" },
+  backup: { to: "value" },
+  restore: { from: "value" },
   audit: { user: "value", action: "value", target: "value", since: "value", until: "value", limit: "value", json: "flag" },
 };
 const ALL_COMMAND_OPTIONS = new Map(Object.values(COMMAND_OPTIONS).flatMap((o) => Object.entries(o)));
@@ -309,7 +309,7 @@ function takeCommandOptions(argv: string[]): { argv: string[]; taken: Map<string
 async function main(argv: string[]): Promise<number> {
   try {
     const { argv: flags, taken } = takeCommandOptions(argv);
-    const { config, positional, help, version } = loadConfig(flags, process.env);
+    const { config, configFile, positional, help, version } = loadConfig(flags, process.env);
     if (help) {
       process.stdout.write(helpText() + "\n");
       return 0;
@@ -329,12 +329,18 @@ async function main(argv: string[]): Promise<number> {
       await auditCommand(config, rest, taken, (line) => process.stdout.write(line + "\n"));
       return 0;
     }
+    if (command === "backup" || command === "restore") {
+      const dir = taken.get(command === "backup" ? "to" : "from");
+      if (!dir || rest.length > 0) throw new ConfigError(`usage: repoman-server ${command === "backup" ? "backup --to" : "restore --from"} DIR [options]`);
+      process.stdout.write((await (command === "backup" ? backup(config, dir) : restore(config, dir))).join("\n") + "\n");
+      return 0;
+    }
     if (command !== "serve" || rest.length > 0) throw new ConfigError(`unknown command "${[command, ...rest].join(" ")}" (see repoman-server --help)`);
-    await serve(config);
+    await serve(config, configFile);
     return -1; // keep running
   } catch (e) {
     process.stderr.write(`repoman-server: ${e instanceof ConfigError ? e.message : (e as Error).message ?? String(e)}\n`);
-    return e instanceof DevUserError ? 1 : 2;
+    return e instanceof DevUserError || e instanceof BackupError ? 1 : 2;
   }
 }
 

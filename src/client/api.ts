@@ -34,6 +34,8 @@ export interface ImageFileJson {
   checksum: Checksum;
   uploaded: string | null;
   version?: number;
+  format?: string | null; // null: uploaded before the server detected formats
+  virtual_size?: number | null;
 }
 
 export interface VersionJson {
@@ -46,6 +48,8 @@ export interface VersionJson {
   uploader: string | null;
   comment: string | null;
   restored_from: number | null;
+  format?: string | null;
+  virtual_size?: number | null;
   file_url: string;
   digest_url: string;
 }
@@ -75,6 +79,8 @@ export interface ImageJson {
   created?: string | null;
   files?: Record<string, ImageFileJson>;
   keep_versions?: number | null;
+  format?: string | null; // of the latest upload, as size is
+  virtual_size?: number | null;
 }
 
 // An image list (HEPiX) as GET /api/lists/OWNER/NAME shows it: each entry with the version it

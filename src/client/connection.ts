@@ -97,7 +97,7 @@ export class Connection {
     if (err.code && TLS_VERIFY_CODES.has(err.code)) {
       return new ClientError(
         `Cannot verify the server's certificate (${where}): ${err.message}`,
-        `Trusted CAs come from ${this.trust.source}. Set $X509_CERT_DIR or [Security] ca_dir / ca_file to the CAs that issued the server's certificate (or, not recommended, use --insecure).`,
+        `Trusted CAs come from ${this.trust.source}. Set [Security] ca_file / ca_dir (used first when set), or $X509_CERT_DIR, to the CAs that issued the server's certificate (or, not recommended, use --insecure).`,
       );
     }
     if (["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"].includes(err.code ?? "")) {

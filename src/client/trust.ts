@@ -1,5 +1,8 @@
-// Which certificate authorities the client trusts to vouch for the server: $X509_CERT_DIR, else
-// /etc/grid-security/certificates, else [Security] ca_dir / ca_file, else the system's CAs.
+// Which certificate authorities the client trusts to vouch for the server: [Security] ca_file /
+// ca_dir when the configuration sets them, else $X509_CERT_DIR, else /etc/grid-security/certificates,
+// else the system's CAs. A configuration that names a server's CA says more about that server than
+// a host-wide grid CA directory does: `repoman-server`'s development configuration names its own CA,
+// and must work on a host whose grid CA directory knows nothing of it.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ClientConfig, Environment } from "./config.js";
@@ -37,14 +40,14 @@ function caFile(file: string): string[] {
 
 export function loadTrust(config: ClientConfig, e: Environment, insecure: boolean, gridCertDir = GRID_CERT_DIR): Trust {
   if (insecure) return { source: "nothing (--insecure)", insecure };
-  const envDir = e.env.X509_CERT_DIR;
-  if (envDir) return { source: `$X509_CERT_DIR (${envDir})`, ca: caDirCertificates(envDir, "$X509_CERT_DIR"), insecure };
-  if (existsSync(gridCertDir) && statSync(gridCertDir).isDirectory()) return { source: gridCertDir, ca: caDirCertificates(gridCertDir, gridCertDir), insecure };
   const dir = config.get("Security", "ca_dir");
   const file = config.get("Security", "ca_file");
   if (dir || file) {
     const ca = [...(dir ? caDirCertificates(dir, "[Security] ca_dir") : []), ...(file ? caFile(file) : [])];
-    return { source: [dir, file].filter(Boolean).join(" and "), ca, insecure };
+    return { source: [dir && `[Security] ca_dir (${dir})`, file && `[Security] ca_file (${file})`].filter(Boolean).join(" and "), ca, insecure };
   }
+  const envDir = e.env.X509_CERT_DIR;
+  if (envDir) return { source: `$X509_CERT_DIR (${envDir})`, ca: caDirCertificates(envDir, "$X509_CERT_DIR"), insecure };
+  if (existsSync(gridCertDir) && statSync(gridCertDir).isDirectory()) return { source: gridCertDir, ca: caDirCertificates(gridCertDir, gridCertDir), insecure };
   return { source: "the system's certificate authorities", insecure };
 }

@@ -35,6 +35,17 @@ export async function bumpVersion(db: Executor, id: string, at: string) {
     .executeTakeFirst();
 }
 
+// Takes the image row's lock, as bumpVersion does, changing nothing: for a commit that may yet be
+// refused, and must then leave the image as it was. Undefined if the image is gone.
+export async function lockForCommit(db: Executor, id: string) {
+  return db
+    .updateTable("images")
+    .set((eb) => ({ version: eb.ref("version") }))
+    .where("id", "=", id)
+    .returning(["name", "owner_id", "hypervisors", "read_only", "keep_versions"])
+    .executeTakeFirst();
+}
+
 // Takes the image row's lock (see bumpVersion) before versions are read and changed.
 export async function lockImage(db: Executor, id: string, at: string): Promise<void> {
   await db.updateTable("images").set({ modified: at }).where("id", "=", id).execute();

@@ -239,6 +239,15 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable("image_versions").addColumn("sha512", "text").execute();
     },
   },
+  // Each version's disk format and virtual size, detected from its bytes while they are uploaded.
+  // Versions uploaded before stay null (not detected): telling them would mean reading every
+  // stored file back at start-up; their next upload has them.
+  "0008_disk_formats": {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable("image_versions").addColumn("format", "text").execute();
+      await db.schema.alterTable("image_versions").addColumn("virtual_size", "bigint").execute();
+    },
+  },
 };
 
 /** The migrations in order, for tests that build a database as an earlier release left it. */

@@ -65,6 +65,8 @@ export interface ImageVersionsTable {
   comment: string | null;
   restored_from: number | null; // a rollback: the version whose bytes this one brings back
   sha512: string | null; // computed when an image list first names this version
+  format: string | null; // a DiskFormat, detected while uploading; null for versions uploaded before
+  virtual_size: number | null; // bytes of the disk it holds; null where the format does not tell
 }
 
 export interface ImageUserSharesTable {

@@ -14,6 +14,7 @@ const STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   too_large: 413,
   unsupported_media_type: 415,
+  unsafe_image: 422, // a file the server will not keep for what it is, not for how it was sent
 };
 
 const REASON: Record<number, string> = {
@@ -28,6 +29,7 @@ const REASON: Record<number, string> = {
   460: "Checksum Mismatch",
   413: "Content Too Large",
   415: "Unsupported Media Type",
+  422: "Unprocessable Content",
   500: "Internal Server Error",
 };
 

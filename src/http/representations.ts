@@ -73,8 +73,11 @@ export function imageJson(u: UrlContext, v: ImageView) {
     shared_with: { groups: v.sharedWithGroups.map((g) => groupUrl(u, g)), users: v.sharedWithUsers.map((n) => userUrl(u, n)) },
     // Added keys.
     created: time(u, v.created),
-    files: Object.fromEntries(v.files.map((f) => [f.hypervisor, { size: f.size, checksum: sha256(f.sha256), uploaded: time(u, f.uploaded), version: f.version }])),
+    files: Object.fromEntries(v.files.map((f) => [f.hypervisor, { size: f.size, checksum: sha256(f.sha256), uploaded: time(u, f.uploaded), version: f.version, format: f.format, virtual_size: f.virtualSize }])),
     keep_versions: v.keepVersions,
+    // Of the most recent upload, as size is.
+    format: latest?.format ?? null,
+    virtual_size: latest?.virtualSize ?? null,
   };
 }
 
@@ -89,6 +92,8 @@ export function versionJson(u: UrlContext, image: ImageView, v: VersionView) {
     uploader: v.uploader,
     comment: v.comment,
     restored_from: v.restoredFrom,
+    format: v.format,
+    virtual_size: v.virtualSize,
     // Pinned URLs: the version by number, and its bytes by digest (valid for as long as it is kept).
     file_url: `${rawUrl(u.base, image.ownerName, v.hypervisor, image.name)}?version=${v.version}`,
     digest_url: `${rawUrl(u.base, image.ownerName, v.hypervisor, image.name)}@sha256:${v.sha256}`,
@@ -157,6 +162,9 @@ export function imageListDocument(u: UrlContext, d: ListDocument, signer: Signer
           "hv:version": String(i.version),
           "hv:hypervisor": i.entry.hypervisor,
           "hv:size": i.size,
+          // Glance's disk_format names, which subscribers such as atrope hand to OpenStack; left
+          // out for files uploaded before formats were detected.
+          ...(i.format !== null ? { "hv:format": i.format } : {}),
           "sl:checksum:sha512": i.sha512,
           "sl:os": i.image.osType ?? "",
           "sl:osversion": i.image.osVariant ?? "",

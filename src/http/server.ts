@@ -61,6 +61,8 @@ export interface ServerOptions {
   keepVersions?: number | undefined;
   // VOMS attribute certificates: where trusted VOMS servers are, what FQANs give, our host names.
   voms?: { vomsdir: string; map: readonly VomsMapping[]; autoRegister: boolean; targets: readonly string[] } | undefined;
+  // Accept image files that name other files (qcow2 backing files, …); default false.
+  allowBackingFiles?: boolean | undefined;
   log: Log;
 }
 
@@ -135,6 +137,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     blobs: opts.blobs,
     serverId: opts.serverId ?? randomUUID(),
     keepVersions: opts.keepVersions ?? DEFAULT_KEEP_VERSIONS,
+    allowBackingFiles: opts.allowBackingFiles ?? false,
     observeCommit: (seconds) => metrics.committed(seconds),
   };
   const instance = opts.instance ?? (opts.listen.port ? `${hostname()}/${opts.listen.host}:${opts.listen.port}` : storage.serverId);

@@ -91,6 +91,7 @@ test("a published list is signed, verifies with openssl against the grid CAs, an
     "hv:version": "1",
     "hv:hypervisor": "xen",
     "hv:size": v1.length,
+    "hv:format": "raw",
     "sl:checksum:sha512": sha512(v1),
     "sl:os": "linux",
     "sl:osversion": "sl6",

@@ -268,6 +268,7 @@ test("an image made read-only during an upload keeps its version: the upload sto
   assert.equal((await json(alice, "POST", "/api/images", { name: "racing.img" })).status, 201);
   await upload(alice, "/api/images/raw/alice/xen/racing.img", v3);
   const blobs = blobFiles().length;
+  const counter = (await get(alice, "/api/images/alice/racing.img")).json.version;
   const body = randomBytes(4 * 1024 * 1024);
   const req = https.request({
     host: "127.0.0.1", port: t.port, method: "PUT", path: "/api/images/raw/alice/xen/racing.img", servername: "localhost", agent: false,
@@ -293,6 +294,7 @@ test("an image made read-only during an upload keeps its version: the upload sto
   assert.equal(r.status, 409, r.text);
   assert.match(r.text, /made read-only during the upload; nothing was stored/);
   assert.deepEqual((await get(alice, "/api/images/alice/racing.img/versions")).json.map((v: any) => v.checksum.value), [sha(v3)]);
+  assert.equal((await get(alice, "/api/images/alice/racing.img")).json.version, counter, "the refused upload left the image's version counter alone");
   assert.equal(blobFiles().length, blobs);
 });
 

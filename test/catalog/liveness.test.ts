@@ -54,7 +54,7 @@ test("a peer reclaims the uploads of a process silent for longer than the lease,
     assert.equal(await blobs.size("images/i1/xen/busy"), 1000);
     assert.ok(logs.some((l) => l.msg === "cleaned up after a process that stopped"));
     // The process that was presumed dead cannot commit what was reclaimed.
-    await assert.rejects(commitUpload(as("gone"), { imageId: "img", hypervisor: "xen", blobKey: "images/i1/xen/gone", maxBytes: undefined, by: { userId: "u1", userName: "alice", groups: [], permissions: new Set(), isAdmin: false, readOnly: false }, comment: null }, { size: 1000, sha256: "0".repeat(64) }), /presumed dead/);
+    await assert.rejects(commitUpload(as("gone"), { imageId: "img", hypervisor: "xen", blobKey: "images/i1/xen/gone", maxBytes: undefined, by: { userId: "u1", userName: "alice", groups: [], permissions: new Set(), isAdmin: false, readOnly: false }, comment: null }, { size: 1000, sha256: "0".repeat(64), disk: { format: "raw", virtualSize: 1000, references: null } }), /presumed dead/);
   } finally {
     await hb.stop();
   }

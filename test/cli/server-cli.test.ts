@@ -7,7 +7,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SERVER_MAIN, spawnServer } from "../support/process.js";
+import { NO_HOST_SETUP, SERVER_BIN, SERVER_MAIN, spawnServer } from "../support/process.js";
+import { SERVER_NODE_FLAGS } from "../../src/cli/node-flags.js";
 import { CLIENT_MAIN } from "../support/repoman-cli.js";
 
 test("with no options it makes a development PKI and serves; the printed curl command works", async () => {
@@ -55,17 +56,42 @@ test("a second start reuses the development PKI and database", async () => {
 
 test("--version prints the package's version", () => {
   const version = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-  const r = spawnSync(process.execPath, [SERVER_MAIN, "--version"], { encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout, `${version}\n`);
-  assert.equal(r.stderr, "");
+  for (const command of [SERVER_MAIN, SERVER_BIN]) {
+    const r = spawnSync(process.execPath, [command, "--version"], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `${version}\n`);
+    assert.equal(r.stderr, "");
+  }
+});
+
+test("the installed command runs the server with its Node.js flags; signals reach it, and it does not outlive the command", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "repoman-cli-"));
+  const children = (pid: number) => execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+  const argv = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  const gone = async (pid: number) => {
+    for (const until = Date.now() + 10_000; existsSync(`/proc/${pid}`); await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > until) throw new Error(`process ${pid} is still running`);
+    }
+  };
+  try {
+    for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+      const s = await spawnServer(["--data-dir", dir, "--listen", "127.0.0.1:0"], { X509_CERT_DIR: "" }, { launcher: true });
+      const [server] = children(s.child.pid!);
+      assert.deepEqual(argv(server!).slice(1, 1 + SERVER_NODE_FLAGS.length), [...SERVER_NODE_FLAGS]);
+      assert.equal(argv(s.child.pid!).some((a) => SERVER_NODE_FLAGS.includes(a)), false);
+      assert.equal(await s.stop(signal), signal === "SIGTERM" ? 0 : "SIGKILL");
+      await gone(server!);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("dev-user: a certificate from the development CA and a registered user, while the server runs; its printed commands work", async () => {
   const dir = mkdtempSync(join(tmpdir(), "repoman-cli-"));
   const data = join(dir, "data");
   const s = await spawnServer(["--data-dir", data, "--listen", "127.0.0.1:0"], { X509_CERT_DIR: "" });
-  const devUser = (...args: string[]) => spawnSync(process.execPath, [SERVER_MAIN, "dev-user", ...args], { encoding: "utf8", env: { ...process.env, X509_CERT_DIR: "" } });
+  const devUser = (...args: string[]) => spawnSync(process.execPath, [SERVER_MAIN, "dev-user", ...args], { encoding: "utf8", env: { ...process.env, ...NO_HOST_SETUP, X509_CERT_DIR: "" } });
   const run = (line: string) => execFileSync("bash", ["-c", line], { cwd: tmpdir(), env: { PATH: process.env.PATH, HOME: dir }, encoding: "utf8" });
   try {
     const alice = devUser("alice", "--data-dir", data, "--listen", `127.0.0.1:${s.port}`);

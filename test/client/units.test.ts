@@ -113,9 +113,11 @@ test("endpoints and the order of trusted CAs", () => {
   const e = (env: NodeJS.ProcessEnv): Environment => ({ env, uid: 1, home: dir });
   const config = loadClientConfig(e({}), []);
   const withFile = { ...config, get: (s: string, k: string) => (k === "ca_file" ? join(dir, "ca.pem") : config.get(s, k)) };
-  assert.deepEqual(loadTrust(withFile, e({ X509_CERT_DIR: dir }), false, "/nonexistent").ca, ["CA"]);
-  assert.deepEqual(loadTrust(withFile, e({}), false, dir).ca, ["CA"]);
+  // A configuration's own CA file wins over the grid CA directories of the environment and the host.
+  assert.deepEqual(loadTrust(withFile, e({ X509_CERT_DIR: dir }), false, dir).ca, ["FILE"]);
   assert.deepEqual(loadTrust(withFile, e({}), false, "/nonexistent").ca, ["FILE"]);
+  assert.deepEqual(loadTrust(config, e({ X509_CERT_DIR: dir }), false, "/nonexistent").ca, ["CA"]);
+  assert.deepEqual(loadTrust(config, e({}), false, dir).ca, ["CA"]);
   assert.equal(loadTrust(config, e({}), false, "/nonexistent").ca, undefined);
   assert.equal(loadTrust(config, e({ X509_CERT_DIR: dir }), true).ca, undefined);
   assert.throws(() => loadTrust(config, e({ X509_CERT_DIR: join(dir, "none") }), false), /cannot read the trusted CA directory/);

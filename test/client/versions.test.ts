@@ -80,9 +80,9 @@ test("put-image -c keeps a comment; list-images --versions shows the history; ge
   expectExit(table, 0);
   const lines = table.stdout.split("\n");
   assert.equal(lines[0], "Versions of image 'alice/base.img' (* current; kept per hypervisor: 4)");
-  assert.match(lines[1]!, /^Hypervisor Version +Size Checksum +Uploaded +Uploader Comment$/);
-  assert.match(lines[3]!, new RegExp(`^kvm +2 \\* +${v2.length} sha256:${sha(v2).slice(0, 12)} .+ alice +kernel 5\\.14 update$`));
-  assert.match(lines[4]!, new RegExp(`^kvm +1 +${v1.length} sha256:${sha(v1).slice(0, 12)} .+ alice$`));
+  assert.match(lines[1]!, /^Hypervisor Version +Size Format Virtual Size Checksum +Uploaded +Uploader Comment$/);
+  assert.match(lines[3]!, new RegExp(`^kvm +2 \\* +${v2.length} raw +${v2.length} sha256:${sha(v2).slice(0, 12)} .+ alice +kernel 5\\.14 update$`));
+  assert.match(lines[4]!, new RegExp(`^kvm +1 +${v1.length} raw +${v1.length} sha256:${sha(v1).slice(0, 12)} .+ alice$`));
   const json = JSON.parse((await run("alice", ["li", "base.img", "--versions", "--json"])).stdout);
   assert.deepEqual(json.map((v: any) => [v.version, v.current, v.checksum.value, v.comment]), [
     [2, true, sha(v2), "kernel 5.14 update"],

@@ -1,11 +1,11 @@
 // Runs `repoman-server` as a real child process (for tests that kill it or read what it prints).
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { SERVER_NODE_FLAGS } from "../../src/cli/node-flags.js";
 
 export const SERVER_MAIN = fileURLToPath(new URL("../../src/cli/server-main.js", import.meta.url));
-// The Node.js flags the installed command runs with: those on its #! line.
-export const SERVER_NODE_FLAGS = /^#!.*?\bnode((?:\s+--\S+)*)\s*$/m.exec(readFileSync(SERVER_MAIN, "utf8").split("\n", 1)[0]!)![1]!.trim().split(/\s+/).filter(Boolean);
+// The installed `repoman-server` command, which runs SERVER_MAIN with SERVER_NODE_FLAGS.
+export const SERVER_BIN = fileURLToPath(new URL("../../src/cli/repoman-server.js", import.meta.url));
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -18,8 +18,15 @@ export interface ServerProcess {
   waitForStderr(pattern: RegExp, ms?: number): Promise<RegExpExecArray>;
 }
 
-export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, SERVER_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+// What a server started by a test reads of the machine's own /etc: nothing. A grid host's host
+// certificate or an installed configuration would otherwise change what the tests start.
+export const NO_HOST_SETUP: NodeJS.ProcessEnv = { REPOMAN_GRID_SECURITY_DIR: "/nonexistent/grid-security", REPOMAN_CONFIG: "/dev/null" };
+
+// The installed command, given the Node.js flags it would add itself, so that the server is this
+// one process (tests signal and kill it). `launcher: true` runs it as installed, without them: the
+// child is then the launcher, and the server its child.
+export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, opts: { launcher?: boolean } = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...(opts.launcher ? [] : SERVER_NODE_FLAGS), SERVER_BIN, ...args], { env: { ...process.env, ...NO_HOST_SETUP, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (c) => (out += c));

@@ -50,6 +50,7 @@ export async function startTestServer(
     listSigner?: boolean; // sign image lists with host/signcert.pem, not the host certificate
     // VOMS on, with the fixture's vomsdir unless another is given; map lines as --voms-map takes them.
     voms?: { map?: string[]; autoRegister?: boolean; targets?: string[]; vomsdir?: string };
+    allowBackingFiles?: boolean;
   } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "repoman-test-"));
@@ -70,6 +71,7 @@ export async function startTestServer(
     httpListen: opts.httpListen ? { host: "127.0.0.1", port: 0 } : undefined,
     log: collectingLog(logs),
     metricsAllow: opts.metricsAllow,
+    allowBackingFiles: opts.allowBackingFiles,
     ...(opts.listSigner ? { listSigningCert: join(pki, "host/signcert.pem"), listSigningKey: join(pki, "host/signkey.pem") } : {}),
     voms: opts.voms && {
       vomsdir: opts.voms.vomsdir ?? join(pki, "vomsdir"),

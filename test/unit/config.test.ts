@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigError, envConfig, exampleConfigFile, helpText, loadConfig, mergeConfig, parseAdminLine, parseConfigFile, parseFlags, OPTIONS } from "../../src/config.js";
 
 test("flags override the environment, which overrides the file; defaults fill the rest", () => {
@@ -34,6 +36,26 @@ test("bad configuration is refused with a message naming the problem", () => {
   assert.throws(() => parseConfigFile("just words\n", "x.conf"), /x.conf:1: expected/);
   assert.throws(() => mergeConfig(parseFlags(["--crl", "sometimes"]).flags), /crl: "sometimes" is not one of/);
   assert.throws(() => loadConfig(["--config", "/nonexistent/file.conf"], {}), /cannot read config file/);
+});
+
+test("the default configuration file is read when it exists and no other is named", () => {
+  const dir = mkdtempSync(join(tmpdir(), "repoman-config-"));
+  const system = join(dir, "repoman-server.conf");
+  const other = join(dir, "other.conf");
+  writeFileSync(system, "listen = 0.0.0.0:443\n");
+  writeFileSync(other, "listen = 127.0.0.1:9\n");
+  try {
+    const fromDefault = loadConfig([], {}, system);
+    assert.equal(fromDefault.configFile, system);
+    assert.deepEqual(fromDefault.config.get("listen"), ["0.0.0.0:443"]);
+    assert.equal(loadConfig(["--config", other], {}, system).configFile, other);
+    assert.equal(loadConfig([], { REPOMAN_CONFIG: other }, system).configFile, other);
+    const none = loadConfig([], {}, join(dir, "missing.conf"));
+    assert.equal(none.configFile, undefined);
+    assert.deepEqual(none.config.get("listen"), ["127.0.0.1:8443"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("--help lists every option with its default, and the example config file is current", () => {

@@ -46,6 +46,9 @@ test("the history lists every version, the current one marked; rolling back make
   assert.deepEqual(await historyRows(page), [["2", true], ["1", false]]);
   const row2 = await page.locator("table.history tr[data-version='2']").innerText();
   for (const part of [/current/, new RegExp(sha(v2)), /4\.88 KiB/, /alice/, /new kernel/]) assert.match(row2, part);
+  // What the server detected: random bytes are a raw disk of their length.
+  assert.equal(await page.locator("table.history tr[data-version='2'] td[data-label=Format]").innerText(), "raw, 4.88 KiB disk");
+  assert.equal(await page.locator("table.files td[data-label=Format]").innerText(), "raw, 4.88 KiB disk");
   assert.match(await page.locator("table.history tr[data-version='1']").innerText(), new RegExp(sha(v1)));
   assert.match(await page.locator("#history-h + .hint").innerText(), /^Versions kept per hypervisor: the server's default\./);
   assert.match(await page.locator("#files-h ~ .hint").innerText(), /Each upload becomes a new version and the current file; the older versions are kept \(see History\)/);

@@ -12,6 +12,14 @@ export function bytes(n) {
   return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
 }
 
+const COMPRESSED = new Set(["gzip", "xz", "zstd"]);
+
+/** A disk format with the size of the disk it holds: "qcow2, 10.0 GiB disk", "gzip-compressed". */
+export function diskFormat(format, virtualSize) {
+  if (COMPRESSED.has(format)) return `${format}-compressed`;
+  return virtualSize === null || virtualSize === undefined ? format : `${format}, ${bytes(virtualSize)} disk`;
+}
+
 const fmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 
 /** An ISO timestamp as local time, or a dash. */

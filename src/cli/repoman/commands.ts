@@ -4,6 +4,7 @@
 // that introduced Repoman (list, describe-image, rename; get, save and delete; -H, -P PORT,
 // --proxy, --version, --help-all), is here too: its commands are marked "the first client's".
 import { HYPERVISORS, OS_ARCHES } from "../../catalog/names.js";
+import { CONVERT_FORMATS } from "./convert-image.js";
 
 // What the shell may offer when completing a value.
 export type Completion = "file" | "directory" | "hypervisor" | "permission" | "command";
@@ -202,10 +203,11 @@ export const COMMANDS: CommandDef[] = [
       { short: "o", long: "owner", metavar: "USER", help: "The owner of the image to describe; without an image, list USER's images." },
       { short: "s", long: "short", help: "Only owner/name, one per line." },
       { short: "U", long: "urls", help: "The download URLs of each image." },
-      { long: "versions", help: "With an image name: the versions kept of its files, newest first (new)." },
+      { short: "l", long: "long", help: "Two more columns: the format and virtual size of each image's latest upload (new)." },
+      { long: "versions", help: "With an image name: the versions kept of its files, newest first, with their formats and virtual sizes (new)." },
     ],
     exclusive: [
-      ["short", "urls", "versions"],
+      ["short", "urls", "versions", "long"],
       ["all", "group", "user", "image"],
     ],
     json: true,
@@ -262,6 +264,12 @@ export const COMMANDS: CommandDef[] = [
       owner("downloads"),
       force("replacing an existing file at PATH"),
       { long: "version", metavar: "N", integer: true, help: "Download version N instead of the current one (list-images IMAGE --versions lists them)." },
+      {
+        long: "format",
+        metavar: "FORMAT",
+        choices: CONVERT_FORMATS,
+        help: "Convert the file to raw or qcow2 once it is downloaded and checked, with qemu-img (which must be on your PATH); the converted file replaces the download at PATH (new).",
+      },
     ],
   },
   {

@@ -47,7 +47,7 @@ export function manPage(): string {
     ".SH CREDENTIALS",
     "The proxy named by \\fB\\-\\-proxy\\fR (or \\fB\\-P\\fR with a value that is not only digits), else \\fBproxy_cert\\fR from the configuration, else \\fB$X509_USER_PROXY\\fR, else \\fI/tmp/x509up_u<uid>\\fR;",
     "without a proxy, \\fI~/.globus/usercert.pem\\fR and \\fIuserkey.pem\\fR (or \\fB$X509_USER_CERT\\fR and \\fB$X509_USER_KEY\\fR), asking for the passphrase of an encrypted key.",
-    "The server's certificate is checked against \\fB$X509_CERT_DIR\\fR, else \\fI/etc/grid\\-security/certificates\\fR, else \\fBca_dir\\fR and \\fBca_file\\fR, else the system's certificate authorities.",
+    "The server's certificate is checked against \\fBca_file\\fR and \\fBca_dir\\fR when the configuration sets them, else \\fB$X509_CERT_DIR\\fR, else \\fI/etc/grid\\-security/certificates\\fR, else the system's certificate authorities.",
     ".SH CONFIGURATION",
     "INI files, later ones overriding earlier ones: \\fI/etc/repoman/repoman.conf\\fR, the file named by \\fB$REPOMAN_CLIENT_CONFIG\\fR, \\fI~/.repoman/repoman.conf\\fR (the invoking user's under sudo).",
     "\\fBrepoman make\\-config\\fR writes a template.",

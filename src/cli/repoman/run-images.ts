@@ -131,6 +131,8 @@ function versionRows(versions: VersionJson[]): string[][] {
     v.hypervisor,
     `${v.version}${v.current ? " *" : ""}`,
     String(v.size),
+    v.format ?? "",
+    v.virtual_size === null || v.virtual_size === undefined ? "" : String(v.virtual_size),
     `sha256:${(v.checksum.value ?? "").slice(0, 12)}`,
     pyStr(localCtime(v.uploaded)),
     v.uploader ?? "",
@@ -148,7 +150,7 @@ const listImages: Handler = async (ctx) => {
       const versions = await api.versions(i.owner_user_name, i.name);
       if (flag(ctx, "json")) return printJson(versions);
       print(`Versions of image '${i.owner_user_name}/${i.name}' (* current; kept per hypervisor: ${i.keep_versions ?? "the server's default"}${i.keep_versions === 0 ? " = all" : ""})`);
-      return write(table(["Hypervisor", "Version", "Size", "Checksum", "Uploaded", "Uploader", "Comment"], versionRows(versions), [2]));
+      return write(table(["Hypervisor", "Version", "Size", "Format", "Virtual Size", "Checksum", "Uploaded", "Uploader", "Comment"], versionRows(versions), [2, 4]));
     }
     return flag(ctx, "json") ? printJson(i) : write(dumpImage(i));
   }
@@ -157,8 +159,10 @@ const listImages: Handler = async (ctx) => {
   if (flag(ctx, "json")) return printJson(images);
   if (flag(ctx, "short")) return images.forEach((i) => print(`${i.owner_user_name}/${i.name}`));
   if (flag(ctx, "urls")) return images.forEach((i) => print(`${urlLines(i).join("\n")}\n`));
-  const rows = images.map((i) => [i.name, i.owner_user_name, i.hypervisor, pyStr(i.size), pyStr(localCtime(i.modified)), pyStr(i.description)]);
-  write(table(["Image Name", "Owner", "Hypervisor", "Size", "Last Modified", "Description"], rows, [3]));
+  // The original's columns; --long adds the latest upload's format and virtual size after Size.
+  const long = flag(ctx, "long");
+  const rows = images.map((i) => [i.name, i.owner_user_name, i.hypervisor, pyStr(i.size), ...(long ? [pyStr(i.format ?? null), pyStr(i.virtual_size ?? null)] : []), pyStr(localCtime(i.modified)), pyStr(i.description)]);
+  write(table(["Image Name", "Owner", "Hypervisor", "Size", ...(long ? ["Format", "Virtual Size"] : []), "Last Modified", "Description"], rows, long ? [3, 5] : [3]));
 };
 
 // The first client's `list`: list-images -a -s, its own images and those shared with the caller.

@@ -10,6 +10,7 @@ import { DEFAULT_CHUNK_MIB, resumableUpload } from "../../client/resumable.js";
 import { arg, flag, InvalidArgument, opt, print, type Ctx, type Handler } from "./context.js";
 import { okLine } from "./output.js";
 import { imageToRead } from "./run-images.js";
+import { cannotConvert, convertInPlace, findQemuImg } from "./convert-image.js";
 
 export function chooseHypervisor(image: ImageJson, wanted: string | undefined): string {
   const supported = hypervisorsOf(image);
@@ -82,17 +83,17 @@ const putImage: Handler = async (ctx) => {
 };
 
 // The version to download: --version N, or the current one.
-async function chosenVersion(ctx: Ctx, api: RepomanApi, image: ImageJson, hypervisor: string): Promise<{ version: number; size: number; sha256: string }> {
+async function chosenVersion(ctx: Ctx, api: RepomanApi, image: ImageJson, hypervisor: string): Promise<{ version: number; size: number; sha256: string; format: string | null | undefined }> {
   const wanted = ctx.options.version as number | undefined;
   const current = image.files?.[hypervisor];
   if (wanted === undefined || wanted === current?.version) {
     if (!current?.checksum.value || current.version === undefined) throw new ClientError(`Image '${image.name}' has no file for hypervisor ${hypervisor} yet`, "Its owner can upload one with put-image.");
-    return { version: current.version, size: current.size, sha256: current.checksum.value };
+    return { version: current.version, size: current.size, sha256: current.checksum.value, format: current.format };
   }
   const versions = await api.versions(image.owner_user_name, image.name, hypervisor);
   const v = versions.find((x) => x.version === wanted);
   if (!v?.checksum.value) throw new ClientError(`Image '${image.name}' has no version ${wanted} for hypervisor ${hypervisor}`, versions.length ? `Versions kept: ${versions.map((x) => x.version).reverse().join(", ")}` : "It has no files yet.");
-  return { version: v.version, size: v.size, sha256: v.checksum.value };
+  return { version: v.version, size: v.size, sha256: v.checksum.value, format: v.format };
 }
 
 // A destination this computer cannot write to is said to be a local problem, before anything is
@@ -117,6 +118,11 @@ const getImage: Handler = async (ctx) => {
   const image = await imageToRead(ctx, api, name);
   const hypervisor = chooseHypervisor(image, opt(ctx, "hypervisor"));
   const file = await chosenVersion(ctx, api, image, hypervisor);
+  // Whether it can be converted is known before a byte is downloaded.
+  const to = opt(ctx, "format");
+  const qemuImg = to !== undefined && file.format !== to ? findQemuImg() : undefined;
+  const refusal = qemuImg ? cannotConvert(file.format) : undefined;
+  if (refusal) throw new ClientError(`Image '${name}', hypervisor ${hypervisor}, cannot be converted to ${to}: ${refusal}`, "Nothing was downloaded.");
   let dest = opt(ctx, "path") ?? image.name;
   if (existsSync(dest) && statSync(dest).isDirectory()) dest = join(dest, image.name);
   checkDestination(dest);
@@ -128,6 +134,12 @@ const getImage: Handler = async (ctx) => {
   const offset = await download(api.connection, path, dest, { ...file, onProgress: progress.update, onRestart: (why) => print(`Starting the download again: ${why}.`) });
   progress.finish();
   if (offset > 0) print(`Resumed the partial download ${partialFile(dest)} at byte ${offset}`);
+  if (qemuImg && to !== undefined) {
+    print(`Converting ${dest} from ${file.format ?? "the format qemu-img detects"} to ${to} ...`);
+    await convertInPlace(qemuImg, dest, file.format, to);
+    return print(okLine(`Downloaded image '${name}', hypervisor ${hypervisor}, to ${dest}, converted to ${to}`));
+  }
+  if (to !== undefined) print(`The file is ${to} already: nothing to convert.`);
   print(okLine(`Downloaded image '${name}', hypervisor ${hypervisor}, to ${dest}`));
 };
 

@@ -1,11 +1,12 @@
 // /api/images/raw/[{user}/]{hypervisor}/{image}: streamed uploads (PUT) and downloads (GET, HEAD).
 // Uploads are authorised before a byte of the body is read, stream into a new blob with one
-// SHA-256 pass, and become the image's next version in one transaction; anything less stores
-// nothing. Downloads take the current version, ?version=N, or {image}@sha256:HEX.
+// SHA-256 pass (which also tells the file's format), and become the image's next version in one
+// transaction; anything less stores nothing. Downloads take the current version, ?version=N, or {image}@sha256:HEX.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import * as images from "../../catalog/images.js";
 import type { Storage } from "../../catalog/housekeeping.js";
 import { BlobSizeError } from "../../blobs/blob-store.js";
+import { DiskSniffer } from "../../catalog/disk-formats.js";
 import { badRequest, RepomanError } from "../../errors.js";
 import { VERSION_COMMENT_MAX } from "../../catalog/names.js";
 import { integer, optional, string } from "../schema.js";
@@ -65,8 +66,9 @@ async function upload(storage: Storage, req: FastifyRequest, reply: FastifyReply
     // A client that waits for "100 Continue" hears it only now, once the upload is authorised.
     if (req.headers.expect?.toLowerCase() === "100-continue") reply.raw.writeContinue();
     let stored;
+    const sniffer = new DiskSniffer();
     try {
-      stored = await storage.blobs.put(ticket.blobKey, req.raw, { expectedSize: length, maxBytes: ticket.maxBytes });
+      stored = await storage.blobs.put(ticket.blobKey, req.raw, { expectedSize: length, maxBytes: ticket.maxBytes, observe: (chunk) => sniffer.add(chunk) });
       if (expected !== undefined && expected !== stored.sha256) {
         throw badRequest(`checksum mismatch: the client sent sha256 ${expected}, the server received ${stored.sha256}; nothing was stored`);
       }
@@ -75,7 +77,7 @@ async function upload(storage: Storage, req: FastifyRequest, reply: FastifyReply
       if (e instanceof BlobSizeError) throw new RepomanError(e.reason === "quota" ? "too_large" : "bad_request", `${e.message}; nothing was stored`);
       throw e;
     }
-    const view = await images.commitUpload(storage, ticket, stored);
+    const view = await images.commitUpload(storage, ticket, { ...stored, disk: sniffer.result() });
     return imageJson(req.urls, view);
   } catch (e) {
     // The rest of a refused body is not worth reading: close the connection after the answer.

@@ -4,7 +4,7 @@
 import { api, ApiError, get, lastSegment, paths, uploadFile } from "../api.js";
 import { h, fill, append, field, select, uid } from "../dom.js";
 import { can, imagePowers } from "../can.js";
-import { bytes, plural, when } from "../format.js";
+import { bytes, diskFormat, plural, when } from "../format.js";
 import { badge, busy, commandLine, confirmDialog, errorBox, formDialog, messageArea, notice, pageTitle, setFlash } from "../ui.js";
 import { addToList } from "./lists.js";
 
@@ -214,6 +214,7 @@ export async function imageView(ctx, owner, name) {
         row("Expires", img.expires ? time(img.expires) : "never"),
         row("Version", String(img.version)),
         row("Size (latest upload)", img.size === null ? null : `${bytes(img.size)} (${img.size} bytes)`),
+        row("Format (latest upload)", img.format ? diskFormat(img.format, img.virtual_size) : null),
         row("Checksum (latest upload)", img.checksum?.value ? h("code", { class: "hash" }, `${img.checksum.type}:${img.checksum.value}`) : null),
         row("Last upload", time(img.uploaded) ?? "never"),
         row("Modified", time(img.modified)),
@@ -236,6 +237,7 @@ export async function imageView(ctx, owner, name) {
         h("th", { scope: "row", "data-label": "Hypervisor" }, hv),
         h("td", { "data-label": "Version", class: "num" }, f ? String(f.version) : "—"),
         h("td", { "data-label": "Size", class: "num", title: f ? `${f.size} bytes` : false }, f ? bytes(f.size) : "no file yet"),
+        h("td", { "data-label": "Format", title: f?.virtual_size != null ? `a disk of ${f.virtual_size} bytes` : false }, f?.format ? diskFormat(f.format, f.virtual_size) : "—"),
         h("td", { "data-label": "SHA-256" }, f?.checksum?.value ? h("code", { class: "hash" }, f.checksum.value) : "—"),
         h("td", { "data-label": "Uploaded" }, f ? h("time", { datetime: f.uploaded, title: f.uploaded }, when(f.uploaded)) : "—"),
         h("td", { "data-label": "Actions", class: "cell-actions" }, h("div", { class: "cell-inner" }, f && h("a", { class: "btn btn-small btn-secondary", href: new URL(url).pathname, download: img.name, "aria-label": `Download the ${hv} file` }, "Download"), mayUpload && uploader(hv, !!f))),
@@ -251,7 +253,7 @@ export async function imageView(ctx, owner, name) {
         "One current file per hypervisor. Each upload becomes a new version and the current file; the older versions are kept (see History).",
         img.read_only && powers.modify ? " The image is read-only: no uploads until it is made writable." : "",
       ),
-      h("div", { class: "table-wrap" }, h("table", { class: "files" }, h("thead", null, h("tr", null, ["Hypervisor", "Version", "Size", "SHA-256", "Uploaded", "Actions"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", null, rows))),
+      h("div", { class: "table-wrap" }, h("table", { class: "files" }, h("thead", null, h("tr", null, ["Hypervisor", "Version", "Size", "Format", "SHA-256", "Uploaded", "Actions"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", null, rows))),
     );
   };
 
@@ -337,6 +339,7 @@ export async function imageView(ctx, owner, name) {
         h("th", { scope: "row", "data-label": "Hypervisor" }, v.hypervisor),
         h("td", { "data-label": "Version", class: "num" }, String(v.version), v.current && [" ", badge("current", "badge-shared")]),
         h("td", { "data-label": "Size", class: "num", title: `${v.size} bytes` }, bytes(v.size)),
+        h("td", { "data-label": "Format", title: v.virtual_size != null ? `a disk of ${v.virtual_size} bytes` : false }, v.format ? diskFormat(v.format, v.virtual_size) : "—"),
         h("td", { "data-label": "SHA-256" }, h("code", { class: "hash" }, v.checksum.value)),
         h("td", { "data-label": "Uploaded" }, h("time", { datetime: v.uploaded, title: v.uploaded }, when(v.uploaded))),
         h("td", { "data-label": "By" }, v.uploader ?? "—"),
@@ -357,7 +360,7 @@ export async function imageView(ctx, owner, name) {
     });
     return append(
       sectionEl,
-      h("div", { class: "table-wrap" }, h("table", { class: "history stack" }, h("thead", null, h("tr", null, ["Hypervisor", "Version", "Size", "SHA-256", "Uploaded", "By", "Comment", "Actions"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", null, rows))),
+      h("div", { class: "table-wrap" }, h("table", { class: "history stack" }, h("thead", null, h("tr", null, ["Hypervisor", "Version", "Size", "Format", "SHA-256", "Uploaded", "By", "Comment", "Actions"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", null, rows))),
     );
   };
 

@@ -2,7 +2,7 @@
 import { api, lastSegment, nextLink } from "../api.js";
 import { h, fill, field, select, uid } from "../dom.js";
 import { can, imageChoices, imageSchema } from "../can.js";
-import { bytes, when } from "../format.js";
+import { bytes, diskFormat, when } from "../format.js";
 import { badge, errorBox, pageTitle, notice, takeFlash } from "../ui.js";
 
 const FILTERS = ["q", "show", "owner", "os_type", "os_variant", "os_arch", "hypervisor", "sort", "limit"];
@@ -23,6 +23,7 @@ const COLUMNS = [
   ["Arch", null],
   ["Hypervisors", null],
   ["Size", "-size", ["size", "-size"]],
+  ["Format", null],
   ["Last upload", "-uploaded", ["uploaded", "-uploaded"]],
   ["Access", null],
 ];
@@ -162,6 +163,7 @@ export async function imageListView(ctx) {
       h("td", { "data-label": "Arch" }, img.os_arch ?? "—"),
       h("td", { "data-label": "Hypervisors" }, img.hypervisor.split(",").join(", ")),
       h("td", { "data-label": "Size", class: "num", title: img.size === null ? false : `${img.size} bytes` }, bytes(img.size)),
+      h("td", { "data-label": "Format", title: img.virtual_size != null ? `a disk of ${img.virtual_size} bytes` : false }, img.format ? diskFormat(img.format, img.virtual_size) : "—"),
       h("td", { "data-label": "Last upload" }, img.uploaded ? h("time", { datetime: img.uploaded }, when(img.uploaded)) : "never"),
       h("td", { "data-label": "Access" }, access(session, img)),
     ),

@@ -99,6 +99,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     multi: "list",
     help: "Address range that may read /metrics without a certificate (admins may with theirs). Repeatable. Default: 127.0.0.1 and ::1.",
   },
+  {
+    key: "metrics-dn",
+    arg: "DN",
+    multi: "lines",
+    help: "Certificate DN (e.g. a Prometheus scraper's, /C=CA/O=Grid/CN=prometheus) that may read /metrics from any address, registered as a user or not. Repeatable.",
+  },
   { key: "proxy-listen", arg: "HOST:PORT", help: "Plain-HTTP listener for trusted front ends; requests from other addresses are anonymous." },
   {
     key: "front-end-headers",

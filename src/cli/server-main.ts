@@ -23,6 +23,7 @@ import { auditCommand } from "./audit.js";
 import { configuredHostCredential, gridSecurityDir, type HostCredential } from "./host-credential.js";
 import { VERSION } from "./repoman/version.js";
 import { createLog } from "../log.js";
+import { canonicalDn } from "../x509/dn.js";
 
 const log = createLog();
 
@@ -111,6 +112,13 @@ function uploadExpiryHours(c: RawConfig): number {
   if (!(n > 0)) throw new ConfigError("upload-expiry: expected a number of hours above 0");
   return n;
 }
+function metricsDns(c: RawConfig): string[] {
+  try {
+    return many(c, "metrics-dn").map(canonicalDn);
+  } catch (e) {
+    throw new ConfigError(`metrics-dn: ${(e as Error).message}`);
+  }
+}
 function auditRetentionDays(c: RawConfig): number {
   const n = Number(one(c, "audit-retention"));
   if (!(n >= 0)) throw new ConfigError("audit-retention: expected a number of days, 0 to keep every event");
@@ -173,6 +181,7 @@ async function startServing(c: RawConfig, p: Prepared, db: MetadataDb, worker: {
     uploadExpiryHours: uploadExpiryHours(c),
     auditRetentionDays: auditRetentionDays(c),
     metricsAllow: many(c, "metrics-allow").length ? many(c, "metrics-allow") : undefined,
+    metricsDns: metricsDns(c),
     log,
   });
 }

@@ -20,7 +20,7 @@ import { rawRoutes } from "./routes/raw.js";
 import { uploadRoutes } from "./routes/uploads.js";
 import { DEFAULT_UPLOAD_EXPIRY_HOURS } from "../catalog/uploads.js";
 import { webRoutes } from "./routes/web.js";
-import { operationsRoutes } from "./routes/operations.js";
+import { operationsRoutes, type MetricsReaders } from "./routes/operations.js";
 import { auditRoutes } from "./routes/audit.js";
 import { listRoutes } from "./routes/lists.js";
 import type { Signer } from "../x509/smime.js";
@@ -62,7 +62,7 @@ export interface AppDeps {
   publicHttpBase?: ((hostname: string) => string) | undefined;
   log: Log;
   health: Health;
-  metricsAllow: BlockList; // addresses that may read /metrics (admins may too)
+  metricsReaders: MetricsReaders; // who may read /metrics besides admins
   metrics: Metrics;
   signer: Signer; // of image lists
   sample: () => Sampled; // read at each scrape of /metrics
@@ -212,7 +212,7 @@ export async function buildApp(deps: AppDeps, serverFactory: (handler: (req: any
   await app.register(uploadRoutes, { storage, expiryHours: deps.uploadExpiryHours ?? DEFAULT_UPLOAD_EXPIRY_HOURS });
   await app.register(auditRoutes, { db: storage.db });
   await app.register(listRoutes, { storage, signer: deps.signer });
-  await app.register(operationsRoutes, { storage, health: deps.health, metrics, metricsAllow: deps.metricsAllow, sample: deps.sample });
+  await app.register(operationsRoutes, { storage, health: deps.health, metrics, readers: deps.metricsReaders, sample: deps.sample });
   await app.register(webRoutes, {});
   return app;
 }

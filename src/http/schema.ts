@@ -116,7 +116,7 @@ export function object<S extends Shape>(shape: S): ObjectSchema<S> {
       if (typeof obj !== "object" || Array.isArray(obj)) throw badRequest("the request body must be an object of fields");
       const rec = obj as Record<string, unknown>;
       for (const key of Object.keys(rec)) {
-        if (!(key in shape)) throw badRequest(`unknown field '${key}'; expected ${Object.keys(shape).join(", ") || "none"}`);
+        if (!Object.hasOwn(shape, key)) throw badRequest(`unknown field '${key}'; expected ${Object.keys(shape).join(", ") || "none"}`);
       }
       const out: Record<string, unknown> = {};
       for (const [key, f] of Object.entries(shape)) {

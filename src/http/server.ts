@@ -44,6 +44,8 @@ export interface ServerOptions {
   trustedProxies: string[];
   // Addresses (CIDR) that may read /metrics without a certificate; default: this host.
   metricsAllow?: string[] | undefined;
+  // Certificate DNs (canonical, as canonicalDn makes them) that may read /metrics from anywhere.
+  metricsDns?: string[] | undefined;
   frontEndHeaders: FrontEndHeaderStyle;
   publicUrl?: string | undefined;
   db: MetadataDb;
@@ -169,7 +171,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       publicHttpBase,
       log: opts.log,
       health,
-      metricsAllow: parseCidrs("metrics-allow", opts.metricsAllow ?? ["127.0.0.1", "::1"]),
+      metricsReaders: { addresses: parseCidrs("metrics-allow", opts.metricsAllow ?? ["127.0.0.1", "::1"]), dnKeys: new Set(opts.metricsDns ?? []) },
       signer,
       metrics,
       sample: () => ({

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fixturePki } from "../support/pki.js";
+import { canonicalDn } from "../../src/x509/dn.js";
 import { startTestServer, trustedCaBundle, type TestServer } from "../support/server.js";
 import type { Credential } from "../support/http.js";
 
@@ -178,9 +179,13 @@ test("/metrics: requests by route and status, aborted transfers, bytes, duration
   assert.doesNotMatch(r.text, /route="\/api\/images\/raw\/alice/);
 });
 
-test("/metrics only to the addresses of --metrics-allow and to admins", async () => {
-  const other = await startTestServer(pki, { metricsAllow: ["192.0.2.0/24"] });
+test("/metrics only to the addresses of --metrics-allow, the certificates of --metrics-dn and admins", async () => {
+  // bob is no user of this server: a scraper's certificate needs no account.
+  const other = await startTestServer(pki, { metricsAllow: ["192.0.2.0/24"], metricsDns: [canonicalDn("/C=CA/O=Grid/OU=test/CN=Bob Example")] });
   try {
+    const scraper = await other.call("GET", "/metrics", { cred: other.cred("bob") });
+    assert.equal(scraper.status, 200, scraper.text);
+    assert.equal((await other.call("GET", "/api/whoami", { cred: other.cred("bob") })).status, 403, "and nothing else");
     assert.equal((await other.call("POST", "/api/users", { cred: other.cred("admin"), json: { user_name: "alice", cert_dn: "/C=CA/O=Grid/OU=test/CN=Alice Example" } })).status, 201);
     assert.equal((await other.call("GET", "/metrics")).status, 403);
     assert.equal((await other.call("GET", "/metrics", { cred: alice })).status, 403);

@@ -47,6 +47,7 @@ export async function startTestServer(
     httpListen?: boolean;
     caDir?: string;
     metricsAllow?: string[];
+    metricsDns?: string[]; // canonical
     listSigner?: boolean; // sign image lists with host/signcert.pem, not the host certificate
     // VOMS on, with the fixture's vomsdir unless another is given; map lines as --voms-map takes them.
     voms?: { map?: string[]; autoRegister?: boolean; targets?: string[]; vomsdir?: string };
@@ -71,6 +72,7 @@ export async function startTestServer(
     httpListen: opts.httpListen ? { host: "127.0.0.1", port: 0 } : undefined,
     log: collectingLog(logs),
     metricsAllow: opts.metricsAllow,
+    metricsDns: opts.metricsDns,
     allowBackingFiles: opts.allowBackingFiles,
     ...(opts.listSigner ? { listSigningCert: join(pki, "host/signcert.pem"), listSigningKey: join(pki, "host/signkey.pem") } : {}),
     voms: opts.voms && {

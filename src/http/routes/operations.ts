@@ -20,15 +20,21 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
   }
 }
 
+// Who may read /metrics besides admins: addresses (--metrics-allow) and certificates (--metrics-dn).
+export interface MetricsReaders {
+  addresses: BlockList;
+  dnKeys: ReadonlySet<string>; // canonical DNs
+}
+
 export interface OperationsOptions {
   storage: Storage;
   health: Health;
   metrics: Metrics;
-  metricsAllow: BlockList;
+  readers: MetricsReaders;
   sample: () => Sampled;
 }
 
-export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (app, { storage, health, metrics, metricsAllow, sample }) => {
+export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (app, { storage, health, metrics, readers, sample }) => {
   const open = { anonymous: true, publicHttp: true };
   app.get("/healthz", { config: { ...open, doc: { summary: "Liveness: 200 while the process answers" } } }, async () => ({ status: "ok" }));
   app.get("/readyz", { config: { ...open, doc: { summary: "Readiness: 200 when the database and the blob store answer; 503 while shutting down or when either does not" } } }, async (_req, reply) => {
@@ -38,7 +44,9 @@ export const operationsRoutes: FastifyPluginAsync<OperationsOptions> = async (ap
     return { status: health.draining ? "draining" : ready ? "ready" : "unavailable", database, storage: blobs };
   });
   app.get("/metrics", { config: { ...open, doc: { summary: "Prometheus metrics of this process (to --metrics-allow addresses and admins)" } } }, async (req, reply) => {
-    if (!addressIn(metricsAllow, req.raw.socket.remoteAddress) && !req.actor?.isAdmin) throw forbidden("metrics are served to the addresses of --metrics-allow and to admins");
+    const dnKey = req.identity.status === "authenticated" ? req.identity.dnKey : undefined;
+    const allowed = addressIn(readers.addresses, req.raw.socket.remoteAddress) || (dnKey !== undefined && readers.dnKeys.has(dnKey)) || req.actor?.isAdmin;
+    if (!allowed) throw forbidden("metrics are served to the addresses of --metrics-allow, the certificates of --metrics-dn and admins");
     return reply.type("text/plain; version=0.0.4; charset=utf-8").header("cache-control", "no-store").send(metrics.render(sample()));
   });
 };

@@ -13,7 +13,7 @@ import * as qu from "../db/users.js";
 import { isUniqueViolation } from "../db/errors.js";
 import type { Actor } from "../policy/actor.js";
 import { authorizeOrThrow, type ListRef } from "../policy/authorize.js";
-import { badRequest, conflict, notFound, RepomanError } from "../errors.js";
+import { badRequest, conflict, notFound } from "../errors.js";
 import { getImage, imageWithRef, type ImageView } from "./images.js";
 import { recordChange } from "./audit.js";
 import type { Storage } from "./housekeeping.js";
@@ -105,7 +105,7 @@ async function groupIdOf(db: qu.Executor, actor: Actor, group: string | null | u
   if (group === undefined || group === null) return group;
   const g = await qu.findGroupByName(db, group);
   if (!g) throw badRequest(`group: group '${group}' does not exist`);
-  if (!actor.isAdmin && !actor.groups.some((m) => m.id === g.id)) throw new RepomanError("forbidden", `not allowed: you may give a list only to groups you belong to`);
+  authorizeOrThrow(actor, { do: "list.give_to_group", groupId: g.id });
   return g.id;
 }
 

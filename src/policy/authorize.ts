@@ -46,7 +46,8 @@ export type Action =
   | { do: "audit.read" }
   | { do: "list.create" }
   | { do: "list.modify"; list: ListRef } // also deleting it
-  | { do: "list.add_image"; image: ImageRef };
+  | { do: "list.add_image"; image: ImageRef }
+  | { do: "list.give_to_group"; groupId: string }; // whose members may then change the list
 
 // What policy needs to know about an image list: whose it is, and which group may manage it too.
 export interface ListRef {
@@ -143,6 +144,8 @@ export function authorize(actor: Actor, action: Action): Decision {
       return actor.groups.some((g) => g.id === action.list.groupId) ? ALLOW : deny("only the list's owner, members of its group and admins may change it");
     case "list.add_image":
       return ALLOW; // public, as checked for everyone above
+    case "list.give_to_group":
+      return actor.groups.some((g) => g.id === action.groupId) ? ALLOW : deny("you may give a list only to groups you belong to");
     case "group.permission":
       if (action.group.name === ADMINS_GROUP) return deny("only admins may change the permissions of 'admins'");
       // Granting what you do not hold would let a permission manager escalate to anything.

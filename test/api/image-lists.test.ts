@@ -177,6 +177,9 @@ test("denials: private images, other users' lists, anonymous changes, bad entrie
 
 test("a list given to a group is changed by its members; every change is in the audit log", async () => {
   ok(await json(admin, "POST", "/api/groups", { name: "lab", users: ["alice", "bob"] }), 201);
+  const notHers = await json(alice, "POST", "/api/lists/alice/site", { group: "admins" });
+  assert.equal(notHers.status, 403, notHers.text);
+  assert.match(notHers.json.error.message, /only to groups you belong to/);
   ok(await json(alice, "POST", "/api/lists/alice/site", { group: "lab" }));
   const changed = ok(await json(bob, "POST", "/api/lists/alice/site", { title: "Lab worker images", images: ["alice/sl6.img@1"] })).json;
   assert.equal(changed.title, "Lab worker images");
